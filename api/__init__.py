@@ -1,0 +1,1 @@
+"""The outside of trustledger: the command line (and, later, the HTTP API and web pages)."""

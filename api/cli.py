@@ -1,0 +1,230 @@
+"""The ``trustledger`` command line (Typer).
+
+Exit codes: 0 done, 1 a check found a failure, 2 the command could not run
+(usage, input, missing files, database unreachable). Errors are one line for
+people, in Chinese unless ``TRUSTLEDGER_LANG=en``; never a stack trace.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.messages import error_title, say
+from api.settings import Settings
+from ledger.canonical import parse_json
+from ledger.errors import LedgerError, StorageError
+from ledger.storage.service import LedgerService
+
+app = typer.Typer(
+    help="trustledger: verifiable books for estates under the trust model (信托制物业).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+estate_app = typer.Typer(help="Estates (operator).", no_args_is_help=True)
+app.add_typer(estate_app, name="estate")
+
+DbUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="SQLAlchemy URL; default: SQLite in TRUSTLEDGER_DATA_DIR."),
+]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"{say('error')}: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def handles_errors(fn: F) -> F:
+    """Turn the ledger's errors into one line and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LedgerError as e:
+            index = e.data.get("index")
+            where = f" [#{index}]" if index is not None else ""
+            fail(f"{error_title(e.code)}{where}: {e.message}")
+        except (StorageError, OSError) as e:
+            fail(str(e))
+        except SQLAlchemyError as e:
+            fail(f"database: {str(e).splitlines()[0]}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def service(database_url: str | None, *, migrate: bool = True) -> LedgerService:
+    settings = Settings()
+    url = database_url or settings.db_url()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    svc = LedgerService(url, settings.data_dir, settings.log_origin_host)
+    if migrate:
+        svc.migrate()
+    return svc
+
+
+def read_json_file(path: Path) -> Any:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        fail(f"{path}: {e.strerror or e}")
+    try:
+        return parse_json(data)
+    except LedgerError as e:
+        fail(f"{path}: {e.message}")
+
+
+@app.command()
+@handles_errors
+def init(database_url: DbUrl = None) -> None:
+    """Create the database schema, or upgrade it to the newest migration."""
+    svc = service(database_url)
+    typer.echo(say("init", url=svc.engine.url.render_as_string(hide_password=True)))
+
+
+@app.command()
+@handles_errors
+def keygen(
+    out: Annotated[Path, typer.Option("--out", help="Private key file to create (mode 0600).")],
+    name: Annotated[str, typer.Option("--name", help="Holder's display name, e.g. 业委会 张三.")],
+    role: Annotated[
+        str, typer.Option("--role", help="committee|trustee|supervisor|auditor|operator")
+    ] = "",
+) -> None:
+    """Create an author's Ed25519 key pair; the private key never leaves this file."""
+    from api.keys import keygen as make_key
+    from ledger.storage.keyfiles import load_author_key
+
+    pub = make_key(out, name, role)
+    key, _, _ = load_author_key(out)
+    typer.echo(say("keygen", key_id=key.key_id, name=name, out=out, pub=pub))
+
+
+@estate_app.command("create")
+@handles_errors
+def estate_create(
+    estate: Annotated[str, typer.Option("--id", help="Estate id, e.g. qingliang-2.")],
+    name: Annotated[str, typer.Option("--name", help="Estate name, e.g. 青凉二村.")],
+    operator_key: Annotated[Path, typer.Option("--operator-key", help="Operator's key file.")],
+    key: Annotated[
+        list[Path], typer.Option("--key", help="Founding key (.pub or key file), repeatable.")
+    ],
+    address: Annotated[str, typer.Option("--address")] = "",
+    households: Annotated[int, typer.Option("--households", min=0)] = 0,
+    database_url: DbUrl = None,
+) -> None:
+    """Create an estate: the genesis entry with its founding keys and the default policy."""
+    from api.keys import load_public
+    from api.payloads import genesis_body, payload, sign
+    from ledger.storage.keyfiles import load_author_key
+
+    op, op_name, op_role = load_author_key(operator_key)
+    if op_role != "operator":
+        fail(f"{operator_key}: not an operator key (role {op_role or 'none'})")
+    founders = [(op.public_key, "operator", op_name)]
+    for path in key:
+        public, holder, role = load_public(path)
+        if not role:
+            fail(f"{path}: key has no role; create it with `trustledger keygen --role …`")
+        founders.append((public, role, holder))
+    body = genesis_body(name, address or name, households, founders)
+    signed = sign(payload(estate, "genesis", body, date=dt.date.today()), [op])
+    svc = service(database_url)
+    svc.create_estate(signed)
+    with svc.reader(estate) as r:
+        typer.echo(say("estate_created", estate=estate, vkey=r.row.vkey))
+
+
+@app.command()
+@handles_errors
+def post(
+    payload_file: Annotated[
+        Path, typer.Option("--payload", help="Payload JSON, or {payload, signatures}.")
+    ],
+    key: Annotated[list[Path], typer.Option("--key", help="Key file to sign with, repeatable.")],
+    sign_only: Annotated[
+        bool, typer.Option("--sign-only", help="Only sign; write --out for co-signing.")
+    ] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Where --sign-only writes.")] = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Sign a payload with your key(s) and append it (co-signing keeps others' signatures)."""
+    from api.payloads import sign
+    from ledger.signing import parse_signatures
+    from ledger.storage.keyfiles import load_author_key
+
+    doc = read_json_file(payload_file)
+    raw, existing = doc, []
+    if isinstance(doc, dict) and set(doc) == {"payload", "signatures"}:
+        raw, existing = doc["payload"], list(parse_signatures(doc["signatures"]))
+    keys = [load_author_key(p)[0] for p in key]
+    signed = sign(raw, keys, existing)
+    if sign_only:
+        if out is None:
+            fail("--sign-only needs --out FILE")
+        doc = {"payload": raw, "signatures": [s.to_json() for s in signed.signatures]}
+        out.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", "utf-8")
+        typer.echo(say("signed_only", out=out))
+        return
+    svc = service(database_url)
+    result = svc.append(signed.payload.estate, [signed])[0]
+    msg = "appended" if result.created else "repeated"
+    typer.echo(say(msg, seq=result.entry.seq, kind=result.entry.payload.kind))
+
+
+@app.command()
+@handles_errors
+def verify(
+    estate: Annotated[str | None, typer.Option("--estate", help="Estate id; default: all.")] = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Quick local check: chain, rules, Merkle tree and signed checkpoints (exit 1 on a break)."""
+    from ledger.storage.verify import verify_estate
+
+    svc = service(database_url, migrate=False)
+    ids = [estate] if estate else [e.id for e in svc.estates()]
+    failed = False
+    for estate_id in ids:
+        try:
+            with svc.session() as s:
+                result = verify_estate(s, estate_id)
+            typer.echo(say("verify_ok", estate=estate_id, size=result.tree.size))
+        except LedgerError as e:
+            if e.code == "not-found":
+                raise
+            failed = True
+            typer.echo(say("verify_fail", estate=estate_id, detail=e.message), err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def demo(
+    database_url: DbUrl = None,
+    months: Annotated[int, typer.Option("--months", min=1, max=36)] = 12,
+) -> None:
+    """Seed the demo estate 示范花园小区 (idempotent: a second run adds nothing)."""
+    from api.demo import DEMO_ESTATE, seed
+
+    svc = service(database_url)
+    size, created = seed(svc, Settings().data_dir, months=months, today=dt.date.today())
+    typer.echo(say("demo_done" if created else "demo_exists", estate=DEMO_ESTATE, size=size))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

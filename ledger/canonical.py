@@ -1,0 +1,126 @@
+"""Canonical bytes and strict text: the one encoding every signature and hash covers.
+
+What it does: RFC 8785 (JCS) canonical JSON through ``rfc8785``; strict parsing of
+JSON bytes (valid UTF-8, no duplicate keys, no floats, no NaN, bounded depth);
+validation that every string is NFC without control characters; strict base64.
+
+What it does not: repair input. Text that is not NFC, carries control characters or
+is not valid UTF-8 is refused with an error that names the field, never normalised
+silently, because a silently changed string would no longer be what its author signed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import unicodedata
+from typing import Any
+
+import rfc8785
+
+from ledger.errors import InvalidInput, InvalidText, NotNFC
+
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and objects accepted in any JSON document."""
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 canonical UTF-8 bytes of ``value`` (dicts, lists, str, int, bool, None)."""
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
+        raise InvalidInput(f"value cannot be canonicalised: {e}") from e
+
+
+def check_text(value: str, field: str) -> str:
+    """Return ``value`` if it is NFC, encodable as UTF-8 and free of control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidText(f"{field}: not valid UTF-8 (lone surrogate)", field=field) from e
+    for ch in value:
+        if unicodedata.category(ch) == "Cc":
+            raise InvalidText(
+                f"{field}: control character U+{ord(ch):04X} is not allowed", field=field
+            )
+    if not unicodedata.is_normalized("NFC", value):
+        raise NotNFC(f"{field}: text is not in Unicode NFC form", field=field)
+    return value
+
+
+def check_strings(value: Any, field: str = "$", depth: int = 0) -> None:
+    """Check every string (keys included) inside a decoded JSON value, and its depth."""
+    if depth > MAX_DEPTH:
+        raise InvalidInput(f"{field}: nested deeper than {MAX_DEPTH} levels", field=field)
+    if isinstance(value, str):
+        check_text(value, field)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidInput(f"{field}: object keys must be strings", field=field)
+            check_text(k, f"{field}.{k}")
+            check_strings(v, f"{field}.{k}", depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_strings(v, f"{field}[{i}]", depth + 1)
+    elif isinstance(value, float):
+        raise InvalidInput(f"{field}: numbers must be integers", field=field)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise InvalidInput(f"duplicate key {k!r} in JSON object", field=k)
+        out[k] = v
+    return out
+
+
+def _no_float(text: str) -> Any:
+    raise InvalidInput(f"number {text} is not an integer; amounts are integer fen")
+
+
+def _no_constant(text: str) -> Any:
+    raise InvalidInput(f"{text} is not valid JSON")
+
+
+def parse_json(data: bytes) -> Any:
+    """Decode JSON bytes strictly; every string is checked with :func:`check_text`."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidText(f"body is not valid UTF-8 (byte {e.start})") from e
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_float=_no_float,
+            parse_constant=_no_constant,
+        )
+    except RecursionError as e:
+        raise InvalidInput("JSON nested too deeply") from e
+    except json.JSONDecodeError as e:
+        raise InvalidInput(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+    check_strings(value)
+    return value
+
+
+def b64encode(data: bytes) -> str:
+    """Standard base64 with padding (the encoding of every hash in the API)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: str, field: str, *, length: int | None = None) -> bytes:
+    """Strict standard base64: canonical padding, no whitespace, optional exact length."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"{field}: expected a base64 string", field=field)
+    try:
+        data = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as e:
+        raise InvalidInput(f"{field}: not valid base64", field=field) from e
+    if base64.b64encode(data).decode("ascii") != text:
+        raise InvalidInput(f"{field}: base64 is not canonical", field=field)
+    if length is not None and len(data) != length:
+        raise InvalidInput(f"{field}: expected {length} bytes, got {len(data)}", field=field)
+    return data

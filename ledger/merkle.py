@@ -1,0 +1,447 @@
+"""RFC 6962 / RFC 9162 Merkle tree hashing, proofs and their verification.
+
+What it does:
+
+- Hashes leaves and interior nodes with the RFC 6962 §2.1 domain prefixes
+  (:data:`LEAF_PREFIX`, :data:`NODE_PREFIX`).
+- Addresses stored hashes as ``(level, index)``: the hash of the perfect
+  subtree covering leaves ``[index * 2**level, (index + 1) * 2**level)``. Only
+  perfect subtrees lying wholly inside the tree are ever stored; the hash of a
+  ragged right edge is composed from the perfect subtrees of its binary
+  decomposition, which gives the tree of RFC 9162 §2.1.1.
+- Keeps the right edge of a growing tree (:class:`CompactRange`), and reports
+  every node an append creates, so storage can write them.
+- Computes tree roots, inclusion proofs (RFC 9162 §2.1.3.1) and consistency
+  proofs (§2.1.4.1) from stored hashes, asking a :class:`HashReader` for them
+  in **one** batched call per root or proof (one database round trip).
+- Verifies inclusion (§2.1.3.2) and consistency (§2.1.4.2) proofs, raising
+  :class:`~ledger.errors.ProofError` / :class:`~ledger.errors.RootMismatchError`
+  on failure rather than returning ``False``.
+
+What it does not: no I/O (storage is passed in as a :class:`HashReader`), no
+trust decisions (a verified proof only ties a leaf or an old root to the root it
+is given; whether that root is trustworthy is the caller's business, e.g. a
+signed checkpoint), and no leaf encoding (callers hash their own leaf bytes).
+
+The shape follows Go's ``golang.org/x/mod/sumdb/tlog``, with ``(level, index)``
+node addresses instead of tlog's flattened storage index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Protocol, TypeAlias
+
+from ledger.errors import (
+    InvalidInput,
+    LedgerError,
+    ProofError,
+    RootMismatchError,
+    StorageError,
+)
+
+LEAF_PREFIX = b"\x00"
+"""RFC 6962 §2.1: prefix of a leaf hash input, so a leaf never hashes like a node."""
+
+NODE_PREFIX = b"\x01"
+"""RFC 6962 §2.1: prefix of an interior node hash input."""
+
+HASH_SIZE = 32
+"""Size of a SHA-256 hash in bytes."""
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+"""RFC 9162 §2.1.1: the root of the empty tree, ``SHA-256()``."""
+
+NodeIndex: TypeAlias = tuple[int, int]
+"""``(level, index)``: the perfect subtree over leaves ``[index << level, (index+1) << level)``."""
+
+
+class HashReader(Protocol):
+    """Source of stored node hashes (storage implements it with one batched query)."""
+
+    def read_hashes(self, indexes: Sequence[NodeIndex]) -> list[bytes]:
+        """Return the stored hash of each node in ``indexes``, in the same order."""
+        ...
+
+
+def hash_leaf(data: bytes) -> bytes:
+    """RFC 6962 §2.1: ``SHA-256(0x00 || data)``."""
+    return hashlib.sha256(LEAF_PREFIX + data).digest()
+
+
+def hash_children(left: bytes, right: bytes) -> bytes:
+    """RFC 6962 §2.1: ``SHA-256(0x01 || left || right)``."""
+    return hashlib.sha256(NODE_PREFIX + left + right).digest()
+
+
+# -- the right edge of a tree ----------------------------------------------------------------
+
+
+class CompactRange:
+    """The right edge of a tree of ``size`` leaves: one perfect subtree per set bit.
+
+    The hashes are ordered left to right (largest subtree first). This is enough
+    to compute the root and to append further leaves without reading the tree.
+
+    It is mutable on purpose: it is a builder that an appending writer holds
+    while it adds a batch of leaves; values handed out (:attr:`hashes`,
+    :meth:`root`, the nodes returned by :meth:`append`) are immutable.
+    """
+
+    __slots__ = ("_hashes", "_size")
+
+    def __init__(self, size: int, hashes: Sequence[bytes]) -> None:
+        if size < 0:
+            raise InvalidInput(f"tree size {size} is negative", field="size")
+        if len(hashes) != size.bit_count():
+            raise InvalidInput(
+                f"a tree of size {size} has {size.bit_count()} edge hashes, got {len(hashes)}",
+                field="hashes",
+            )
+        _check_hash_sizes(hashes, InvalidInput)
+        self._size = size
+        self._hashes = list(hashes)
+
+    @classmethod
+    def empty(cls) -> CompactRange:
+        """The right edge of the empty tree."""
+        return cls(0, [])
+
+    @classmethod
+    def from_reader(cls, size: int, reader: HashReader) -> CompactRange:
+        """Load the right edge of a stored tree of ``size`` leaves (one read)."""
+        return cls(size, _read(reader, cls.indexes_for(size)))
+
+    @staticmethod
+    def indexes_for(size: int) -> list[NodeIndex]:
+        """The nodes making up the right edge of a tree of ``size`` leaves, left to right."""
+        levels = [level for level in reversed(range(size.bit_length())) if size >> level & 1]
+        # Bit ``level`` of size is set, so ``size >> level`` is odd and the subtree at
+        # that level starts at leaf ``(size >> level) - 1 << level``.
+        return [(level, (size >> level) - 1) for level in levels]
+
+    @property
+    def size(self) -> int:
+        """Number of leaves in the tree."""
+        return self._size
+
+    @property
+    def hashes(self) -> tuple[bytes, ...]:
+        """The edge hashes, left to right, matching :meth:`indexes_for`."""
+        return tuple(self._hashes)
+
+    def append(self, leaf_hash: bytes) -> list[tuple[NodeIndex, bytes]]:
+        """Add one leaf; return every node this creates: the leaf, then each completed parent."""
+        _check_hash_sizes([leaf_hash], InvalidInput)
+        node: NodeIndex = (0, self._size)
+        created = [(node, leaf_hash)]
+        current = leaf_hash
+        # Each set low bit of the old size is a left sibling now completed by the new leaf.
+        while self._size >> node[0] & 1:
+            current = hash_children(self._hashes.pop(), current)
+            node = (node[0] + 1, node[1] >> 1)
+            created.append((node, current))
+        self._hashes.append(current)
+        self._size += 1
+        return created
+
+    def root(self) -> bytes:
+        """RFC 9162 §2.1.1 root of the tree (:data:`EMPTY_ROOT` when empty)."""
+        return _fold_right(self._hashes) if self._hashes else EMPTY_ROOT
+
+    def __repr__(self) -> str:
+        return f"CompactRange(size={self._size})"
+
+
+# -- reading stored hashes -------------------------------------------------------------------
+
+
+def _check_hash_sizes(hashes: Iterable[bytes], error: type[LedgerError]) -> None:
+    for h in hashes:
+        if not isinstance(h, bytes) or len(h) != HASH_SIZE:
+            raise error(f"a hash must be {HASH_SIZE} bytes", field="hash")
+
+
+def _read(reader: HashReader, indexes: Sequence[NodeIndex]) -> list[bytes]:
+    """One batched read, checked: storage must answer one 32-byte hash per node."""
+    if not indexes:
+        return []
+    hashes = reader.read_hashes(indexes)
+    if len(hashes) != len(indexes) or any(len(h) != HASH_SIZE for h in hashes):
+        raise StorageError(f"hash reader answered {len(hashes)} hashes for {len(indexes)} nodes")
+    return list(hashes)
+
+
+def _fold_right(hashes: Sequence[bytes]) -> bytes:
+    """Hash a decomposition (largest subtree first) into one subtree hash, right to left."""
+    acc = hashes[-1]
+    for h in reversed(hashes[:-1]):
+        acc = hash_children(h, acc)
+    return acc
+
+
+def _range_nodes(begin: int, end: int) -> list[NodeIndex]:
+    """Perfect subtrees covering leaves ``[begin, end)``, largest first.
+
+    Every range a proof needs starts at a multiple of a power of two no smaller
+    than its length, so each piece is an aligned (storable) subtree.
+    """
+    nodes: list[NodeIndex] = []
+    while begin < end:
+        level = (end - begin).bit_length() - 1
+        assert begin % (1 << level) == 0, "proof ranges are aligned"
+        nodes.append((level, begin >> level))
+        begin += 1 << level
+    return nodes
+
+
+def _range_hashes(ranges: Sequence[tuple[int, int]], reader: HashReader) -> list[bytes]:
+    """The RFC 9162 subtree hash ``MTH(D[begin:end])`` of each range, with one read."""
+    pieces = [_range_nodes(begin, end) for begin, end in ranges]
+    flat = [node for nodes in pieces for node in nodes]
+    table = dict(zip(flat, _read(reader, flat), strict=True))
+    return [_fold_right([table[node] for node in nodes]) for nodes in pieces]
+
+
+def _split(n: int) -> int:
+    """RFC 9162 §2.1.1: the largest power of two smaller than ``n`` (``n >= 2``)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+# -- roots and proofs from stored hashes -----------------------------------------------------
+
+
+def tree_root(size: int, reader: HashReader) -> bytes:
+    """RFC 9162 §2.1.1 ``MTH`` of the first ``size`` leaves of the stored tree."""
+    if size < 0:
+        raise ProofError(f"tree size {size} is negative", field="size")
+    if size == 0:
+        return EMPTY_ROOT
+    return _range_hashes([(0, size)], reader)[0]
+
+
+def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """Leaf ranges of the audit path ``PATH(index, D[0:size])``, bottom up.
+
+    At each level the path holds the sibling of the subtree containing the leaf;
+    a sibling wholly past the end does not exist (the node is promoted), and one
+    that is cut by the end is the ragged subtree ``[start, size)``.
+    """
+    ranges = []
+    level = 0
+    while 1 << level < size:
+        start = ((index >> level) ^ 1) << level
+        if start < size:
+            ranges.append((start, min(start + (1 << level), size)))
+        level += 1
+    return ranges
+
+
+def prove_inclusion(index: int, size: int, reader: HashReader) -> list[bytes]:
+    """RFC 9162 §2.1.3.1 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
+    if not 0 <= index < size:
+        raise ProofError(f"leaf {index} is not in a tree of size {size}", field="index")
+    return _range_hashes(_inclusion_ranges(index, size), reader)
+
+
+def _consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+    """Leaf ranges of ``PROOF(old_size, D[0:new_size])``, unrolling RFC 9162 ``SUBPROOF``.
+
+    ``SUBPROOF`` appends its own subtree after recursing, so the ranges are
+    collected top-down and reversed at the end.
+    """
+    ranges = []
+    begin, end, m, starts_at_old_root = 0, new_size, old_size, True
+    while m != end - begin:
+        k = _split(end - begin)
+        if m <= k:
+            ranges.append((begin + k, end))
+            end = begin + k
+        else:
+            ranges.append((begin, begin + k))
+            begin, m, starts_at_old_root = begin + k, m - k, False
+    if not starts_at_old_root:
+        ranges.append((begin, end))
+    ranges.reverse()
+    return ranges
+
+
+def prove_consistency(old_size: int, new_size: int, reader: HashReader) -> list[bytes]:
+    """RFC 9162 §2.1.4.1 proof that the tree of ``old_size`` leaves is a prefix of ``new_size``.
+
+    ``old_size`` must be at least 1 (the RFC defines no proof from the empty
+    tree); equal sizes give the empty proof.
+    """
+    if not 0 < old_size <= new_size:
+        raise ProofError(
+            f"no consistency proof from size {old_size} to size {new_size}", field="old_size"
+        )
+    if old_size == new_size:
+        return []
+    return _range_hashes(_consistency_ranges(old_size, new_size), reader)
+
+
+# -- verification ----------------------------------------------------------------------------
+
+
+def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
+    """RFC 9162 §2.1.3.2 steps 1-4: the root an inclusion proof leads to.
+
+    Raises :class:`ProofError` for impossible parameters or a proof of the wrong
+    length; the caller compares the result with the root it trusts.
+    """
+    if not 0 <= index < size:
+        raise ProofError(f"leaf {index} is not in a tree of size {size}", field="index")
+    _check_hash_sizes([leaf_hash, *proof], ProofError)
+    fn, sn = index, size - 1
+    r = leaf_hash
+    for p in proof:
+        if sn == 0:
+            raise ProofError("inclusion proof is too long", field="proof")
+        if fn & 1 or fn == sn:
+            r = hash_children(p, r)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = hash_children(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise ProofError("inclusion proof is too short", field="proof")
+    return r
+
+
+def verify_inclusion(
+    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> None:
+    """RFC 9162 §2.1.3.2: check that ``leaf_hash`` is leaf ``index`` of the tree with ``root``."""
+    calculated = root_from_inclusion(leaf_hash, index, size, proof)
+    if calculated != root:
+        raise RootMismatchError(root, calculated)
+
+
+def _roots_from_consistency(
+    old_size: int, new_size: int, old_root: bytes, proof: Sequence[bytes]
+) -> tuple[bytes, bytes]:
+    """RFC 9162 §2.1.4.2 steps 1-6: the (old, new) roots a consistency proof leads to."""
+    if not proof:  # step 1
+        raise ProofError("consistency proof is empty", field="proof")
+    path = [old_root, *proof] if old_size & (old_size - 1) == 0 else list(proof)  # step 2
+    fn, sn = old_size - 1, new_size - 1  # step 3
+    while fn & 1:  # step 4
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]  # step 5
+    for c in path[1:]:  # step 6
+        if sn == 0:
+            raise ProofError("consistency proof is too long", field="proof")
+        if fn & 1 or fn == sn:
+            fr, sr = hash_children(c, fr), hash_children(c, sr)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = hash_children(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:  # step 7, first part
+        raise ProofError("consistency proof is too short", field="proof")
+    return fr, sr
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """RFC 9162 §2.1.4.2: check that the tree ``old_root`` is a prefix of the tree ``new_root``.
+
+    Equal sizes need an empty proof and equal roots. ``old_size`` 0 is refused,
+    as in :func:`prove_consistency`.
+    """
+    if not 0 < old_size <= new_size:
+        raise ProofError(
+            f"no consistency proof from size {old_size} to size {new_size}", field="old_size"
+        )
+    _check_hash_sizes([old_root, new_root, *proof], ProofError)
+    if old_size == new_size:
+        if proof:
+            raise ProofError("consistency proof between equal sizes must be empty", field="proof")
+        if old_root != new_root:
+            raise RootMismatchError(new_root, old_root)
+        return
+    fr, sr = _roots_from_consistency(old_size, new_size, old_root, proof)
+    if fr != old_root:
+        raise RootMismatchError(old_root, fr)
+    if sr != new_root:
+        raise RootMismatchError(new_root, sr)
+
+
+# -- in-memory store and a plain root --------------------------------------------------------
+
+
+class MemoryHashStore:
+    """An in-memory :class:`HashReader` holding every stored node of a growing tree.
+
+    For tests and for audits that rebuild a tree from its leaves. Mutable: it
+    is a store that grows by :meth:`append`; reads of a node it does not hold
+    (not a perfect subtree inside the tree) raise :class:`StorageError`.
+    """
+
+    __slots__ = ("_edge", "_nodes")
+
+    def __init__(self) -> None:
+        self._nodes: dict[NodeIndex, bytes] = {}
+        self._edge = CompactRange.empty()
+
+    @classmethod
+    def from_leaves(cls, leaves: Iterable[bytes]) -> MemoryHashStore:
+        """A store holding the tree of these leaf byte strings."""
+        store = cls()
+        for data in leaves:
+            store.append(data)
+        return store
+
+    @property
+    def size(self) -> int:
+        """Number of leaves."""
+        return self._edge.size
+
+    @property
+    def nodes(self) -> Mapping[NodeIndex, bytes]:
+        """Read-only view of every stored node."""
+        return MappingProxyType(self._nodes)
+
+    def append(self, data: bytes) -> int:
+        """Append a leaf by its bytes; return its index."""
+        return self.append_hash(hash_leaf(data))
+
+    def append_hash(self, leaf_hash: bytes) -> int:
+        """Append a leaf by its leaf hash; return its index."""
+        index = self._edge.size
+        self._nodes.update(self._edge.append(leaf_hash))
+        return index
+
+    def root(self) -> bytes:
+        """Root of the whole tree."""
+        return self._edge.root()
+
+    def read_hashes(self, indexes: Sequence[NodeIndex]) -> list[bytes]:
+        """:class:`HashReader`: the stored hashes of ``indexes``, in order."""
+        try:
+            return [self._nodes[index] for index in indexes]
+        except KeyError as e:
+            raise StorageError(f"no stored hash for node {e.args[0]}") from e
+
+
+def root_from_leaf_hashes(leaf_hashes: Sequence[bytes]) -> bytes:
+    """RFC 9162 §2.1.1 root of a list of leaf hashes, level by level (no storage).
+
+    Pairing neighbours and carrying an odd last node up unchanged builds the
+    same left-balanced tree as the RFC's recursive definition.
+    """
+    level = list(leaf_hashes)
+    if not level:
+        return EMPTY_ROOT
+    while len(level) > 1:
+        paired = [hash_children(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0]

@@ -1,0 +1,313 @@
+"""Appending signed payloads to an estate's log, in the caller's transaction.
+
+One call appends one or more entries atomically: each entry, its derived rows, its
+stored tree hashes, and one new signed checkpoint covering them. Appends to one
+estate are serialised by locking the estate's row (``SELECT … FOR UPDATE`` on
+PostgreSQL; on SQLite the first statement is a write, which takes the database's
+write lock); appends to different estates do not wait for each other on PostgreSQL.
+The caller commits; nothing is visible until then, so a failure leaves nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from ledger.canonical import canonical_json
+from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.entry import Entry, format_recorded_at, parse_leaf
+from ledger.errors import Conflict, LedgerError, LogStateError, NotFound
+from ledger.merkle import CompactRange
+from ledger.note import Signer
+from ledger.payload import GenesisBody, Payload, parse_payload
+from ledger.signing import Signature, parse_signatures, sort_signatures
+from ledger.storage.models import (
+    AccountRow,
+    CheckpointRow,
+    EntryRow,
+    EstateRow,
+    KeyRow,
+    PostingRow,
+    ReversalRow,
+    TreeHashRow,
+    VoucherRefRow,
+)
+from ledger.storage.view import DbView
+from ledger.validate import Effects, check_append
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Appended:
+    entry: Entry
+    leaf: bytes
+    created: bool  # False: the payload id was already in the log (an idempotent retry)
+
+
+@dataclass(frozen=True)
+class SignedPayload:
+    payload: Payload
+    signatures: tuple[Signature, ...]
+
+    @classmethod
+    def parse(cls, payload: Any, signatures: Any) -> SignedPayload:
+        return cls(parse_payload(payload), parse_signatures(signatures))
+
+
+def lock_estate(session: Session, estate: str) -> EstateRow:
+    """Take the estate's append lock and return its row (fresh, not cached)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(EstateRow).where(EstateRow.id == estate).values(size=EstateRow.size))
+    row = session.scalar(
+        select(EstateRow)
+        .where(EstateRow.id == estate)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound(f"estate {estate!r} does not exist", field="estate")
+    return row
+
+
+def create_estate(
+    session: Session, genesis: SignedPayload, signer: Signer, clock: Clock = utcnow
+) -> Appended:
+    """Create an estate from its signed genesis payload and append the genesis entry."""
+    body = genesis.payload.body
+    if not isinstance(body, GenesisBody):
+        raise LogStateError("an estate is created by a genesis payload", field="payload.kind")
+    estate = genesis.payload.estate
+    if session.get(EstateRow, estate) is not None:
+        existing = Appender(session, estate, signer, clock).append([genesis])
+        return existing[0]
+    session.add(
+        EstateRow(
+            id=estate,
+            name=body.name,
+            origin=signer.name,
+            vkey=signer.vkey,
+            policy="",
+            size=0,
+            created_at=format_recorded_at(clock()),
+        )
+    )
+    session.flush()
+    return Appender(session, estate, signer, clock).append([genesis])[0]
+
+
+class Appender:
+    """Appends to one estate inside the caller's transaction."""
+
+    def __init__(
+        self, session: Session, estate: str, signer: Signer, clock: Clock = utcnow
+    ) -> None:
+        self.session = session
+        self.estate = estate
+        self.signer = signer
+        self.clock = clock
+
+    def append(self, items: Sequence[SignedPayload]) -> list[Appended]:
+        row = lock_estate(self.session, self.estate)
+        if row.origin != self.signer.name:
+            raise LogStateError(f"log key is for {self.signer.name}, estate origin is {row.origin}")
+        view = DbView(self.session, row)
+        start = row.size
+        compact = CompactRange(start, view.read_hashes(CompactRange.indexes_for(start)))
+        prev, last_time = self._head(start)
+        out: list[Appended] = []
+        batch_ids: dict[str, Appended] = {}
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for i, item in enumerate(items):
+            try:
+                done = batch_ids.get(item.payload.id) or self._existing(item.payload)
+                if done is not None:
+                    _same_payload(done.entry, item.payload)
+                    out.append(Appended(done.entry, done.leaf, False))
+                    continue
+                effects = check_append(view, item.payload, item.signatures)
+            except LedgerError as e:
+                e.data.setdefault("index", i)
+                raise
+            recorded_at = max(format_recorded_at(self.clock()), last_time)
+            entry = Entry(
+                view.size, prev, recorded_at, item.payload, sort_signatures(item.signatures)
+            )
+            leaf = entry.leaf_bytes()
+            leaf_hash = entry.leaf_hash()
+            _collect(rows, self.estate, entry, leaf, leaf_hash, effects)
+            for (level, idx), h in compact.append(leaf_hash):
+                rows.setdefault("hash", []).append(
+                    {"estate_id": self.estate, "level": level, "idx": idx, "hash": h}
+                )
+            view.apply(effects)
+            appended = Appended(entry, leaf, True)
+            batch_ids[item.payload.id] = appended
+            out.append(appended)
+            prev, last_time = leaf_hash, recorded_at
+        if view.size > start:
+            self._write(rows, view, compact, row, last_time)
+        return out
+
+    def _head(self, size: int) -> tuple[bytes | None, str]:
+        if size == 0:
+            return None, ""
+        r = self.session.execute(
+            select(EntryRow.leaf_hash, EntryRow.recorded_at).where(
+                EntryRow.estate_id == self.estate, EntryRow.seq == size - 1
+            )
+        ).one()
+        return r[0], r[1]
+
+    def _existing(self, payload: Payload) -> Appended | None:
+        leaf = self.session.scalar(
+            select(EntryRow.leaf).where(
+                EntryRow.estate_id == self.estate, EntryRow.payload_id == payload.id
+            )
+        )
+        if leaf is None:
+            return None
+        return Appended(parse_leaf(leaf), leaf, False)
+
+    def _write(
+        self,
+        rows: dict[str, list[dict[str, Any]]],
+        view: DbView,
+        compact: CompactRange,
+        row: EstateRow,
+        signed_at: str,
+    ) -> None:
+        tables = {
+            "entry": EntryRow,
+            "posting": PostingRow,
+            "key": KeyRow,
+            "account": AccountRow,
+            "reversal": ReversalRow,
+            "voucher": VoucherRefRow,
+            "hash": TreeHashRow,
+        }
+        for name, table in tables.items():
+            if rows.get(name):
+                self.session.execute(insert(table), rows[name])
+        for key_id, seq in rows.get("revoke_key", []):
+            self.session.execute(
+                update(KeyRow)
+                .where(KeyRow.estate_id == self.estate, KeyRow.key_id == key_id)
+                .values(revoked_seq=seq)
+            )
+        for name, seq in rows.get("close_account", []):
+            self.session.execute(
+                update(AccountRow)
+                .where(AccountRow.estate_id == self.estate, AccountRow.name == name)
+                .values(closed_seq=seq)
+            )
+        root = compact.root()
+        note = sign_checkpoint(Checkpoint(row.origin, view.size, root), self.signer)
+        self.session.execute(
+            insert(CheckpointRow),
+            [
+                {
+                    "estate_id": self.estate,
+                    "size": view.size,
+                    "root": root,
+                    "note": note,
+                    "signed_at": signed_at,
+                }
+            ],
+        )
+        self.session.execute(
+            update(EstateRow)
+            .where(EstateRow.id == self.estate)
+            .values(size=view.size, policy=json.dumps(view.policy().to_json(), sort_keys=True))
+        )
+
+
+def _same_payload(entry: Entry, payload: Payload) -> None:
+    if canonical_json(entry.payload.raw) != payload.canonical():
+        raise Conflict(
+            f"payload id {payload.id} is already entry {entry.seq} with other content",
+            field="payload.id",
+            seq=entry.seq,
+        )
+
+
+def _collect(
+    rows: dict[str, list[Any]],
+    estate: str,
+    entry: Entry,
+    leaf: bytes,
+    leaf_hash: bytes,
+    fx: Effects,
+) -> None:
+    """Turn one accepted entry into the rows to insert (derived from the entry alone)."""
+    p = entry.payload
+    date = p.date.isoformat()
+    rows.setdefault("entry", []).append(
+        {
+            "estate_id": estate,
+            "seq": entry.seq,
+            "payload_id": p.id,
+            "kind": p.kind,
+            "date": date,
+            "recorded_at": entry.recorded_at,
+            "leaf": leaf,
+            "leaf_hash": leaf_hash,
+        }
+    )
+    for line, posting in enumerate(fx.postings):
+        rows.setdefault("posting", []).append(
+            {
+                "estate_id": estate,
+                "seq": entry.seq,
+                "line": line,
+                "account": posting.account,
+                "amount": posting.amount,
+                "date": date,
+            }
+        )
+    for k in fx.keys_added:
+        rows.setdefault("key", []).append(
+            {
+                "estate_id": estate,
+                "key_id": k.key_id,
+                "public_key": k.public_key,
+                "role": k.role,
+                "holder": k.holder,
+                "added_seq": k.added_seq,
+                "revoked_seq": None,
+            }
+        )
+    if fx.key_revoked is not None:
+        rows.setdefault("revoke_key", []).append((fx.key_revoked, entry.seq))
+    if fx.account_opened is not None:
+        a = fx.account_opened
+        rows.setdefault("account", []).append(
+            {
+                "estate_id": estate,
+                "name": a.name,
+                "type": a.type,
+                "display_name": a.display_name,
+                "opened_seq": a.opened_seq,
+                "closed_seq": None,
+            }
+        )
+    if fx.account_closed is not None:
+        rows.setdefault("close_account", []).append((fx.account_closed, entry.seq))
+    if fx.reverses is not None:
+        rows.setdefault("reversal", []).append(
+            {"estate_id": estate, "target_seq": fx.reverses, "reversal_seq": entry.seq}
+        )
+    for v in p.vouchers:
+        rows.setdefault("voucher", []).append(
+            {"estate_id": estate, "sha256": v.sha256, "seq": entry.seq}
+        )

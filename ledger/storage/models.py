@@ -1,0 +1,126 @@
+"""The database schema (SQLAlchemy 2 declarative, typed with ``Mapped``).
+
+Every table is keyed by ``estate_id`` first and nothing crosses estates, so the
+data can be distributed by estate. ``entries``, ``tree_hashes``, ``checkpoints``
+and ``postings`` are append-only: database triggers (see the migrations) reject
+UPDATE and DELETE on them. ``household_salts`` is deliberately deletable (PIPL).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+APPEND_ONLY_TABLES = ("entries", "tree_hashes", "checkpoints", "postings")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EstateRow(Base):
+    """An estate and its log head; the row appends lock to serialise one estate's log."""
+
+    __tablename__ = "estates"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(String(300))
+    vkey: Mapped[str] = mapped_column(String(400))  # current log verifier key
+    policy: Mapped[str] = mapped_column(Text)  # JSON, derived from genesis/policy entries
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[str] = mapped_column(String(24))
+
+
+class EntryRow(Base):
+    __tablename__ = "entries"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    payload_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(16))
+    date: Mapped[str] = mapped_column(String(10))
+    recorded_at: Mapped[str] = mapped_column(String(24))
+    leaf: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    __table_args__ = (
+        Index("ix_entries_payload_id", "estate_id", "payload_id", unique=True),
+        Index("ix_entries_kind_date", "estate_id", "kind", "date"),
+    )
+
+
+class TreeHashRow(Base):
+    """Hash of the perfect subtree over leaves [idx·2^level, (idx+1)·2^level)."""
+
+    __tablename__ = "tree_hashes"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class CheckpointRow(Base):
+    __tablename__ = "checkpoints"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[str] = mapped_column(String(24))
+
+
+class PostingRow(Base):
+    """One posting of a transaction (or the negated postings of a reversal)."""
+
+    __tablename__ = "postings"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    date: Mapped[str] = mapped_column(String(10))
+    __table_args__ = (Index("ix_postings_account_date", "estate_id", "account", "date"),)
+
+
+class KeyRow(Base):
+    __tablename__ = "author_keys"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    role: Mapped[str] = mapped_column(String(16))
+    holder: Mapped[str] = mapped_column(String(100))
+    added_seq: Mapped[int] = mapped_column(BigInteger)
+    revoked_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class AccountRow(Base):
+    __tablename__ = "accounts"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    display_name: Mapped[str] = mapped_column(String(100))
+    opened_seq: Mapped[int] = mapped_column(BigInteger)
+    closed_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ReversalRow(Base):
+    __tablename__ = "reversals"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    target_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reversal_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class VoucherRefRow(Base):
+    """Which entry references which voucher hash (derived, for lookups)."""
+
+    __tablename__ = "voucher_refs"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+class HouseholdSaltRow(Base):
+    """Salt and unit behind a fee receipt's commitment; deleting it unlinks the payment."""
+
+    __tablename__ = "household_salts"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    commitment: Mapped[str] = mapped_column(String(44), primary_key=True)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(16))
+    unit_id: Mapped[str] = mapped_column(String(64))

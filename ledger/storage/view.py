@@ -1,0 +1,131 @@
+"""The database-backed :class:`~ledger.validate.LedgerView` and :class:`~ledger.merkle.HashReader`.
+
+One :class:`DbView` reads one estate inside the caller's session. Entries being
+appended in the same transaction are kept in small overlays (keys, accounts,
+postings, reversals) so that a batch validates each entry against the ones before
+it without flushing after every entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from ledger.merkle import NodeIndex
+from ledger.payload import Posting
+from ledger.policy import Policy, parse_policy
+from ledger.storage.models import (
+    AccountRow,
+    EntryRow,
+    EstateRow,
+    KeyRow,
+    PostingRow,
+    ReversalRow,
+    TreeHashRow,
+)
+from ledger.validate import AccountRecord, Effects, KeyRecord
+
+
+class DbView:
+    def __init__(self, session: Session, row: EstateRow) -> None:
+        self.session = session
+        self.estate = row.id
+        self.size = row.size
+        self._policy = parse_policy(json.loads(row.policy)) if row.policy else None
+        self._keys: dict[str, KeyRecord | None] = {}
+        self._accounts: dict[str, AccountRecord | None] = {}
+        self._postings: dict[int, tuple[Posting, ...]] = {}
+        self._reversals: dict[int, int] = {}
+
+    def policy(self) -> Policy:
+        assert self._policy is not None, "estate without genesis"
+        return self._policy
+
+    def key(self, key_id: str) -> KeyRecord | None:
+        if key_id not in self._keys:
+            r = self.session.get(KeyRow, (self.estate, key_id))
+            self._keys[key_id] = (
+                None
+                if r is None
+                else KeyRecord(r.key_id, r.public_key, r.role, r.holder, r.added_seq, r.revoked_seq)
+            )
+        return self._keys[key_id]
+
+    def account(self, name: str) -> AccountRecord | None:
+        if name not in self._accounts:
+            r = self.session.get(AccountRow, (self.estate, name))
+            self._accounts[name] = (
+                None
+                if r is None
+                else AccountRecord(r.name, r.type, r.display_name, r.opened_seq, r.closed_seq)
+            )
+        return self._accounts[name]
+
+    def transaction_postings(self, seq: int) -> tuple[Posting, ...] | None:
+        if seq in self._postings:
+            return self._postings[seq]
+        kind = self.session.scalar(
+            select(EntryRow.kind).where(EntryRow.estate_id == self.estate, EntryRow.seq == seq)
+        )
+        if kind != "transaction":
+            return None
+        rows = self.session.execute(
+            select(PostingRow.account, PostingRow.amount)
+            .where(PostingRow.estate_id == self.estate, PostingRow.seq == seq)
+            .order_by(PostingRow.line)
+        )
+        return tuple(Posting(a, n) for a, n in rows)
+
+    def reversed_by(self, seq: int) -> int | None:
+        if seq in self._reversals:
+            return self._reversals[seq]
+        return self.session.scalar(
+            select(ReversalRow.reversal_seq).where(
+                ReversalRow.estate_id == self.estate, ReversalRow.target_seq == seq
+            )
+        )
+
+    def read_hashes(self, indexes: Sequence[NodeIndex]) -> list[bytes]:
+        """All requested stored hashes in one query (the tlog ``HashReader`` shape)."""
+        if not indexes:
+            return []
+        rows = self.session.execute(
+            select(TreeHashRow.level, TreeHashRow.idx, TreeHashRow.hash).where(
+                TreeHashRow.estate_id == self.estate,
+                tuple_(TreeHashRow.level, TreeHashRow.idx).in_(list(indexes)),
+            )
+        )
+        found = {(lv, ix): h for lv, ix, h in rows}
+        missing = [i for i in indexes if i not in found]
+        if missing:
+            raise LookupError(f"tree hashes missing for estate {self.estate}: {missing[:3]}")
+        return [found[i] for i in indexes]
+
+    def apply(self, effects: Effects) -> None:
+        """Remember an accepted entry of this transaction for the next validations."""
+        for k in effects.keys_added:
+            self._keys[k.key_id] = k
+        if effects.key_revoked is not None:
+            old = self.key(effects.key_revoked)
+            assert old is not None
+            self._keys[old.key_id] = KeyRecord(
+                old.key_id, old.public_key, old.role, old.holder, old.added_seq, effects.seq
+            )
+        if effects.account_opened is not None:
+            self._accounts[effects.account_opened.name] = effects.account_opened
+        if effects.account_closed is not None:
+            a = self.account(effects.account_closed)
+            assert a is not None
+            self._accounts[a.name] = AccountRecord(
+                a.name, a.type, a.display_name, a.opened_seq, effects.seq
+            )
+        if effects.kind == "transaction":
+            self._postings[effects.seq] = effects.postings
+        if effects.reverses is not None:
+            self._reversals[effects.reverses] = effects.seq
+        if effects.policy is not None:
+            self._policy = effects.policy
+        self.size = effects.seq + 1
