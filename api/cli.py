@@ -223,6 +223,33 @@ def demo(
     typer.echo(say("demo_done" if created else "demo_exists", estate=DEMO_ESTATE, size=size))
 
 
+@app.command()
+@handles_errors
+def serve(
+    database_url: DbUrl = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64)] = 1,
+) -> None:
+    """Serve the HTTP API and the resident pages (uvicorn)."""
+    import os
+
+    import uvicorn
+
+    if database_url:
+        os.environ["TRUSTLEDGER_DATABASE_URL"] = database_url
+    service(database_url)  # creates or upgrades the schema before serving
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
 def main() -> None:
     try:
         app()

@@ -27,6 +27,7 @@ TITLES_ZH = {
     "invalid-reversal": "冲销无效",
     "id-conflict": "同一编号已有不同内容",
     "not-found": "未找到",
+    "missing-voucher": "引用的凭证尚未上传",
     "log-state": "账本状态不允许此操作",
     "proof-error": "证明无效",
     "root-mismatch": "根哈希不一致",

@@ -18,6 +18,16 @@ class Settings(BaseSettings):
     """Host part of checkpoint origins: ``<host>/estates/<estate>``."""
     public_base_url: str = "http://127.0.0.1:8000"
     """Where residents reach the web pages (used in QR codes and links)."""
+    max_body_bytes: int = 1 << 20
+    """Largest JSON body of a single post."""
+    max_batch_bytes: int = 16 << 20
+    """Largest JSON body of a batch post."""
+    max_voucher_bytes: int = 20 << 20
+    """Largest voucher file."""
+    write_rate: float = 50.0
+    """Writes per second allowed per client address (0: no limit)."""
+    write_burst: int = 500
+    """Writes a client may make at once before the rate applies."""
     lang: str = "zh"
     """Language of messages for people: ``zh`` (default) or ``en``."""
 

@@ -104,7 +104,7 @@ def _parse_root(line: str) -> bytes:
 
 
 def parse_checkpoint(text: str) -> Checkpoint:
-    """Parse checkpoint note text strictly (spec, "Note text"); inverse of :func:`format_checkpoint`."""
+    """Parse checkpoint note text strictly (spec, "Note text"); undoes :func:`format_checkpoint`."""
     if not text.endswith("\n"):
         raise NoteError("checkpoint text must end with a newline", field="checkpoint")
     lines = text[:-1].split("\n")
@@ -137,9 +137,7 @@ def verify_checkpoint(
     """
     key = parse_vkey(verifier) if isinstance(verifier, str) else verifier
     if origin is not None and key.name != origin:
-        raise NoteError(
-            f"key {key.name!r} is not the key of origin {origin!r}", field="origin"
-        )
+        raise NoteError(f"key {key.name!r} is not the key of origin {origin!r}", field="origin")
     cp = parse_checkpoint(open_note(note, [key]).text)
     if cp.origin != key.name:
         raise NoteError(

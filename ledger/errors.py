@@ -147,6 +147,12 @@ class Conflict(LedgerError):
     code = "id-conflict"
 
 
+class MissingVoucher(LedgerError):
+    """An entry references a voucher whose bytes have not been uploaded."""
+
+    code = "missing-voucher"
+
+
 class NotFound(LedgerError):
     """An estate, entry, or other object does not exist."""
 

@@ -1,30 +1,25 @@
 """RFC 6962 / RFC 9162 Merkle tree hashing, proofs and their verification.
 
-What it does:
+What it does: hashes leaves and nodes with the RFC 6962 §2.1 prefixes; keeps
+the right edge of a growing tree (:class:`CompactRange`) and reports each node
+an append creates; computes roots (RFC 9162 §2.1.1), inclusion proofs
+(§2.1.3.1) and consistency proofs (§2.1.4.1) from stored hashes, asking a
+:class:`HashReader` for them in **one** batched call per root or proof (one
+database round trip); verifies proofs (§2.1.3.2, §2.1.4.2), raising
+:class:`~ledger.errors.ProofError` / :class:`~ledger.errors.RootMismatchError`
+rather than returning ``False``.
 
-- Hashes leaves and interior nodes with the RFC 6962 §2.1 domain prefixes
-  (:data:`LEAF_PREFIX`, :data:`NODE_PREFIX`).
-- Addresses stored hashes as ``(level, index)``: the hash of the perfect
-  subtree covering leaves ``[index * 2**level, (index + 1) * 2**level)``. Only
-  perfect subtrees lying wholly inside the tree are ever stored; the hash of a
-  ragged right edge is composed from the perfect subtrees of its binary
-  decomposition, which gives the tree of RFC 9162 §2.1.1.
-- Keeps the right edge of a growing tree (:class:`CompactRange`), and reports
-  every node an append creates, so storage can write them.
-- Computes tree roots, inclusion proofs (RFC 9162 §2.1.3.1) and consistency
-  proofs (§2.1.4.1) from stored hashes, asking a :class:`HashReader` for them
-  in **one** batched call per root or proof (one database round trip).
-- Verifies inclusion (§2.1.3.2) and consistency (§2.1.4.2) proofs, raising
-  :class:`~ledger.errors.ProofError` / :class:`~ledger.errors.RootMismatchError`
-  on failure rather than returning ``False``.
+Stored hashes are addressed ``(level, index)``: the perfect subtree over leaves
+``[index * 2**level, (index + 1) * 2**level)``. Only perfect subtrees wholly
+inside the tree are stored; a ragged right edge is hashed from the perfect
+subtrees of its binary decomposition. The shape follows Go's
+``golang.org/x/mod/sumdb/tlog``, with ``(level, index)`` instead of tlog's
+flat storage index.
 
-What it does not: no I/O (storage is passed in as a :class:`HashReader`), no
-trust decisions (a verified proof only ties a leaf or an old root to the root it
-is given; whether that root is trustworthy is the caller's business, e.g. a
-signed checkpoint), and no leaf encoding (callers hash their own leaf bytes).
-
-The shape follows Go's ``golang.org/x/mod/sumdb/tlog``, with ``(level, index)``
-node addresses instead of tlog's flattened storage index.
+What it does not: no I/O (storage comes in as a :class:`HashReader`), no trust
+decisions (a proof only ties a leaf or an old root to the root it is given;
+whether that root is trustworthy, e.g. signed, is the caller's business), and
+no leaf encoding (callers hash their own leaf bytes).
 """
 
 from __future__ import annotations
@@ -151,9 +146,6 @@ class CompactRange:
         """RFC 9162 §2.1.1 root of the tree (:data:`EMPTY_ROOT` when empty)."""
         return _fold_right(self._hashes) if self._hashes else EMPTY_ROOT
 
-    def __repr__(self) -> str:
-        return f"CompactRange(size={self._size})"
-
 
 # -- reading stored hashes -------------------------------------------------------------------
 
@@ -205,6 +197,17 @@ def _range_hashes(ranges: Sequence[tuple[int, int]], reader: HashReader) -> list
     return [_fold_right([table[node] for node in nodes]) for nodes in pieces]
 
 
+def _check_index(index: int, size: int) -> None:
+    if not 0 <= index < size:
+        raise ProofError(f"leaf {index} is not in a tree of size {size}", field="index")
+
+
+def _check_sizes(old_size: int, new_size: int) -> None:
+    if not 0 < old_size <= new_size:
+        msg = f"no consistency proof from size {old_size} to size {new_size}"
+        raise ProofError(msg, field="old_size")
+
+
 def _split(n: int) -> int:
     """RFC 9162 §2.1.1: the largest power of two smaller than ``n`` (``n >= 2``)."""
     return 1 << ((n - 1).bit_length() - 1)
@@ -241,8 +244,7 @@ def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
 
 def prove_inclusion(index: int, size: int, reader: HashReader) -> list[bytes]:
     """RFC 9162 §2.1.3.1 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
-    if not 0 <= index < size:
-        raise ProofError(f"leaf {index} is not in a tree of size {size}", field="index")
+    _check_index(index, size)
     return _range_hashes(_inclusion_ranges(index, size), reader)
 
 
@@ -274,10 +276,7 @@ def prove_consistency(old_size: int, new_size: int, reader: HashReader) -> list[
     ``old_size`` must be at least 1 (the RFC defines no proof from the empty
     tree); equal sizes give the empty proof.
     """
-    if not 0 < old_size <= new_size:
-        raise ProofError(
-            f"no consistency proof from size {old_size} to size {new_size}", field="old_size"
-        )
+    _check_sizes(old_size, new_size)
     if old_size == new_size:
         return []
     return _range_hashes(_consistency_ranges(old_size, new_size), reader)
@@ -292,8 +291,7 @@ def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence
     Raises :class:`ProofError` for impossible parameters or a proof of the wrong
     length; the caller compares the result with the root it trusts.
     """
-    if not 0 <= index < size:
-        raise ProofError(f"leaf {index} is not in a tree of size {size}", field="index")
+    _check_index(index, size)
     _check_hash_sizes([leaf_hash, *proof], ProofError)
     fn, sn = index, size - 1
     r = leaf_hash
@@ -355,10 +353,7 @@ def verify_consistency(
     Equal sizes need an empty proof and equal roots. ``old_size`` 0 is refused,
     as in :func:`prove_consistency`.
     """
-    if not 0 < old_size <= new_size:
-        raise ProofError(
-            f"no consistency proof from size {old_size} to size {new_size}", field="old_size"
-        )
+    _check_sizes(old_size, new_size)
     _check_hash_sizes([old_root, new_root, *proof], ProofError)
     if old_size == new_size:
         if proof:

@@ -134,9 +134,9 @@ def format_vkey(name: str, public_key: bytes) -> str:
 
 def parse_vkey(vkey: str) -> Verifier:
     """Parse ``name+<8 lowercase hex>+<base64(0x01 || 32-byte key)>`` strictly."""
-    parts = vkey.split("+")
+    parts = vkey.split("+", 2)  # the base64 key may itself contain '+'
     if len(parts) != 3:
-        raise NoteError("verifier key must have three '+'-separated parts", field="vkey")
+        raise NoteError("verifier key must be name+id+key", field="vkey")
     name, id_hex, key_b64 = parts
     _check_name(name)
     if len(id_hex) != 2 * KEY_ID_SIZE or not set(id_hex) <= _HEX:
@@ -242,6 +242,8 @@ def sign_note(text: str, signer: NoteSigner) -> str:
     if not text.endswith("\n"):
         raise NoteError("note text must end with a newline", field="text")
     _check_name(signer.name)
+    if len(signer.key_id) != KEY_ID_SIZE:
+        raise NoteError("a key id is 4 bytes", field="key_id")
     signature = signer.sign(text.encode("utf-8"))
     encoded = base64.b64encode(signer.key_id + signature).decode("ascii")
     return f"{text}\n{SIGNATURE_PREFIX}{signer.name} {encoded}\n"

@@ -35,6 +35,8 @@ ACCOUNT_ROOTS: Mapping[str, str] = {
     "Expenses": "expense",
 }
 BANK_PREFIX = "Assets:Bank"
+TRUST_ACCOUNT = "Assets:Bank:CoManaged"
+"""The co-managed trust account (共管账户) whose running balance queries show."""
 DOC_TYPES = ("contract", "minutes", "audit_report", "notice", "other")
 MAX_POSTINGS = 200
 MAX_VOUCHERS = 50

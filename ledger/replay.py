@@ -36,10 +36,14 @@ def replay(estate: str, leaves: Iterable[tuple[int, bytes]]) -> Replayed:
         except LedgerError as e:
             raise LogStateError(f"entry {seq}: leaf is malformed: {e}", seq=seq) from e
         if entry.seq != seq or seq != tree.size:
-            raise LogStateError(f"entry {seq}: expected seq {tree.size}, leaf says {entry.seq}", seq=seq)
+            raise LogStateError(
+                f"entry {seq}: expected seq {tree.size}, leaf says {entry.seq}", seq=seq
+            )
         expected_prev = None if last is None else last.leaf_hash()
         if entry.prev != expected_prev:
-            raise LogStateError(f"entry {seq}: prev does not match the hash of entry {seq - 1}", seq=seq)
+            raise LogStateError(
+                f"entry {seq}: prev does not match the hash of entry {seq - 1}", seq=seq
+            )
         if last is not None and entry.recorded_at < last.recorded_at:
             raise LogStateError(f"entry {seq}: recorded_at goes backwards", seq=seq)
         try:

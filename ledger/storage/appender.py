@@ -19,19 +19,28 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from ledger.canonical import canonical_json
+from ledger.canonical import b64encode, canonical_json
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entry import Entry, format_recorded_at, parse_leaf
 from ledger.errors import Conflict, LedgerError, LogStateError, NotFound
 from ledger.merkle import CompactRange
 from ledger.note import Signer
-from ledger.payload import GenesisBody, Payload, parse_payload
+from ledger.payload import (
+    TRUST_ACCOUNT,
+    GenesisBody,
+    Payload,
+    ReversalBody,
+    TransactionBody,
+    parse_payload,
+)
 from ledger.signing import Signature, parse_signatures, sort_signatures
 from ledger.storage.models import (
     AccountRow,
     CheckpointRow,
+    EntryFactRow,
     EntryRow,
     EstateRow,
+    LogKeyRow,
     KeyRow,
     PostingRow,
     ReversalRow,
@@ -102,6 +111,7 @@ def create_estate(
             created_at=format_recorded_at(clock()),
         )
     )
+    session.add(LogKeyRow(estate_id=estate, from_size=0, vkey=signer.vkey, handover_note=None))
     session.flush()
     return Appender(session, estate, signer, clock).append([genesis])[0]
 
@@ -125,6 +135,7 @@ class Appender:
         start = row.size
         compact = CompactRange(start, view.read_hashes(CompactRange.indexes_for(start)))
         prev, last_time = self._head(start)
+        trust_balance = self._trust_balance()
         out: list[Appended] = []
         batch_ids: dict[str, Appended] = {}
         rows: dict[str, list[dict[str, Any]]] = {}
@@ -146,6 +157,8 @@ class Appender:
             leaf = entry.leaf_bytes()
             leaf_hash = entry.leaf_hash()
             _collect(rows, self.estate, entry, leaf, leaf_hash, effects)
+            if effects.postings:
+                trust_balance = _collect_facts(rows, self.estate, entry, effects, trust_balance)
             for (level, idx), h in compact.append(leaf_hash):
                 rows.setdefault("hash", []).append(
                     {"estate_id": self.estate, "level": level, "idx": idx, "hash": h}
@@ -168,6 +181,15 @@ class Appender:
             )
         ).one()
         return r[0], r[1]
+
+    def _trust_balance(self) -> int:
+        last = self.session.scalar(
+            select(EntryFactRow.trust_balance)
+            .where(EntryFactRow.estate_id == self.estate)
+            .order_by(EntryFactRow.seq.desc())
+            .limit(1)
+        )
+        return int(last or 0)
 
     def _existing(self, payload: Payload) -> Appended | None:
         leaf = self.session.scalar(
@@ -194,6 +216,7 @@ class Appender:
             "account": AccountRow,
             "reversal": ReversalRow,
             "voucher": VoucherRefRow,
+            "fact": EntryFactRow,
             "hash": TreeHashRow,
         }
         for name, table in tables.items():
@@ -311,3 +334,34 @@ def _collect(
         rows.setdefault("voucher", []).append(
             {"estate_id": estate, "sha256": v.sha256, "seq": entry.seq}
         )
+
+
+def _collect_facts(
+    rows: dict[str, list[Any]], estate: str, entry: Entry, fx: Effects, trust_balance: int
+) -> int:
+    """The query facts of a transaction or reversal; returns the new trust balance."""
+    p = entry.payload
+    body = p.body
+    delta = sum(x.amount for x in fx.postings if x.account == TRUST_ACCOUNT)
+    if isinstance(body, TransactionBody):
+        category, counterparty = body.category, body.counterparty
+        household = None if body.household is None else b64encode(body.household)
+    else:
+        assert isinstance(body, ReversalBody)
+        category, counterparty, household = "reversal", "", None
+    rows.setdefault("fact", []).append(
+        {
+            "estate_id": estate,
+            "seq": entry.seq,
+            "kind": p.kind,
+            "date": p.date.isoformat(),
+            "category": category,
+            "counterparty": counterparty,
+            "memo": p.memo,
+            "household": household,
+            "amount": sum(x.amount for x in fx.postings if x.amount > 0),
+            "trust_delta": delta,
+            "trust_balance": trust_balance + delta,
+        }
+    )
+    return trust_balance + delta

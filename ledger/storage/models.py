@@ -11,7 +11,14 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-APPEND_ONLY_TABLES = ("entries", "tree_hashes", "checkpoints", "postings")
+APPEND_ONLY_TABLES = (
+    "entries",
+    "tree_hashes",
+    "checkpoints",
+    "postings",
+    "entry_facts",
+    "log_keys",
+)
 
 
 class Base(DeclarativeBase):
@@ -124,3 +131,77 @@ class HouseholdSaltRow(Base):
     commitment: Mapped[str] = mapped_column(String(44), primary_key=True)
     salt: Mapped[bytes] = mapped_column(LargeBinary(16))
     unit_id: Mapped[str] = mapped_column(String(64))
+
+
+class EntryFactRow(Base):
+    """Derived facts of a transaction or reversal, for the queries people make.
+
+    ``trust_delta`` is the entry's net change of the trust account
+    (``Assets:Bank:CoManaged``) and ``trust_balance`` the account's balance after
+    the entry: both re-derivable from the leaves, stored so that a page of the
+    transaction list shows running balances without summing the whole log.
+    """
+
+    __tablename__ = "entry_facts"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    date: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str] = mapped_column(String(64))
+    counterparty: Mapped[str] = mapped_column(String(200))
+    memo: Mapped[str] = mapped_column(String(500))
+    household: Mapped[str | None] = mapped_column(String(44), nullable=True)
+    amount: Mapped[int] = mapped_column(BigInteger)  # sum of the positive postings
+    trust_delta: Mapped[int] = mapped_column(BigInteger)
+    trust_balance: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        Index("ix_entry_facts_date", "estate_id", "date", "seq"),
+        Index("ix_entry_facts_category", "estate_id", "category", "seq"),
+        Index("ix_entry_facts_household", "estate_id", "household"),
+    )
+
+
+class RedactionRow(Base):
+    """A voucher whose bytes were withdrawn by a signed ``redaction`` entry."""
+
+    __tablename__ = "redactions"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(500))
+
+
+class ProposalRow(Base):
+    """A payload waiting for co-signatures; appended once the policy is satisfied."""
+
+    __tablename__ = "proposals"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the payload id
+    payload: Mapped[str] = mapped_column(Text)  # canonical JSON of the payload
+    signatures: Mapped[str] = mapped_column(Text)  # JSON list of {"key", "sig"}
+    status: Mapped[str] = mapped_column(String(16))  # pending | appended | withdrawn
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[str] = mapped_column(String(24))
+    updated_at: Mapped[str] = mapped_column(String(24))
+    __table_args__ = (Index("ix_proposals_status", "estate_id", "status"),)
+
+
+class OperatorTokenRow(Base):
+    """An operator bearer token, stored only as its SHA-256."""
+
+    __tablename__ = "operator_tokens"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[str] = mapped_column(String(24))
+    revoked_at: Mapped[str | None] = mapped_column(String(24), nullable=True)
+
+
+class LogKeyRow(Base):
+    """Every log key an estate has used, from the tree size it first signed."""
+
+    __tablename__ = "log_keys"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    from_size: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    vkey: Mapped[str] = mapped_column(String(400))
+    handover_note: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ledger.errors import NotFound
+from ledger.errors import MissingVoucher, NotFound
 from ledger.storage.appender import Appended, Appender, Clock, SignedPayload, create_estate, utcnow
-from ledger.storage.blobs import FilesystemBlobStore
+from ledger.storage.blobs import BlobStore, FilesystemBlobStore
 from ledger.storage.db import make_engine, migrate, session_factory
 from ledger.storage.keyfiles import LogKeyStore
 from ledger.storage.models import EstateRow, HouseholdSaltRow
@@ -38,8 +38,24 @@ class LedgerService:
         self.engine = engine or make_engine(url)
         self.sessions = session_factory(self.engine)
         self.log_keys = LogKeyStore(self.data_dir)
-        self.blobs = FilesystemBlobStore(self.data_dir / "vouchers")
+        self.voucher_root = self.data_dir / "vouchers"
         self.clock = clock
+
+    def blobs_for(self, estate: str) -> BlobStore:
+        """The voucher store of one estate (nothing crosses estates, redaction included)."""
+        return FilesystemBlobStore(self.voucher_root / estate)
+
+    def _check_vouchers(self, estate: str, items: Sequence[SignedPayload]) -> None:
+        store = self.blobs_for(estate)
+        for i, item in enumerate(items):
+            for v in item.payload.vouchers:
+                if not store.exists(v.sha256):
+                    raise MissingVoucher(
+                        f"voucher {v.sha256} ({v.name}) has not been uploaded; "
+                        "PUT it to /vouchers/{sha256} first",
+                        field="payload.vouchers",
+                        index=i,
+                    )
 
     def migrate(self) -> None:
         migrate(self.url)
@@ -54,6 +70,7 @@ class LedgerService:
 
     def create_estate(self, genesis: SignedPayload) -> Appended:
         estate = genesis.payload.estate
+        self._check_vouchers(estate, [genesis])
         signer = self.log_keys.create(estate, self.origin(estate))
         with self.session() as s:
             return create_estate(s, genesis, signer, self.clock)
@@ -70,6 +87,7 @@ class LedgerService:
             if row is None:
                 raise NotFound(f"estate {estate!r} does not exist", field="estate")
             signer = self.log_keys.load(estate, row.origin)
+            self._check_vouchers(estate, items)
             out = Appender(s, estate, signer, self.clock).append(items)
             for commitment, salt, unit in salts:
                 s.merge(
@@ -83,6 +101,10 @@ class LedgerService:
     def reader(self, estate: str) -> Iterator[LogReader]:
         with self.session() as s:
             yield LogReader(s, estate)
+
+    def redaction(self, session: Session, estate: str, sha256: str) -> tuple[int, str] | None:
+        """(seq, reason) of the entry that withdrew this voucher's bytes, if any."""
+        return None
 
     def estates(self) -> list[EstateRow]:
         with self.session() as s:

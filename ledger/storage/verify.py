@@ -44,7 +44,9 @@ def verify_estate(session: Session, estate: str) -> Replayed:
     result = replay(estate, _leaves(session, estate))
     row: EstateRow = reader.row
     if result.tree.size != row.size:
-        raise LogStateError(f"estate head says {row.size} entries, the log holds {result.tree.size}")
+        raise LogStateError(
+            f"estate head says {row.size} entries, the log holds {result.tree.size}"
+        )
     nodes = result.tree.nodes
     stored = 0
     for level, idx, h in session.execute(

@@ -125,7 +125,9 @@ def test_empty_root() -> None:
     assert tree_root(0, MemoryHashStore()) == EMPTY_ROOT
 
 
-@pytest.mark.parametrize("case", RFC6962["inclusion"], ids=lambda c: f"{c['index']}@{c['tree_size']}")
+@pytest.mark.parametrize(
+    "case", RFC6962["inclusion"], ids=lambda c: f"{c['index']}@{c['tree_size']}"
+)
 def test_vector_inclusion(case: dict[str, Any]) -> None:
     index, size, expected = case["index"], case["tree_size"], b64(case["hashes_b64"])
     reader = CountingReader(MemoryHashStore.from_leaves(VECTOR_LEAVES[:size]), size)
@@ -195,7 +197,7 @@ def test_consistency_matches_reference(case: tuple[int, int]) -> None:
 def test_store_holds_only_perfect_subtrees_inside_the_tree() -> None:
     store = MemoryHashStore.from_leaves(LEAVES[:13])
     assert all((i + 1) << level <= 13 for level, i in store.nodes)
-    assert len(store.nodes) == 2 * 13 - 13 .bit_count()
+    assert len(store.nodes) == 2 * 13 - (13).bit_count()
     with pytest.raises(StorageError):
         store.read_hashes([(2, 3)])  # leaves 12..15: not complete in a tree of 13
 
@@ -246,7 +248,9 @@ def test_inclusion_wrong_index_or_size_fails(case: tuple[int, int], data: st.Dat
     size, index = case
     proof = prove_inclusion(index, size, STORE)
     leaf = hash_leaf(LEAVES[index])
-    other_index = data.draw(st.integers(min_value=0, max_value=size - 1).filter(lambda i: i != index))
+    other_index = data.draw(
+        st.integers(min_value=0, max_value=size - 1).filter(lambda i: i != index)
+    )
     with pytest.raises(ProofError):
         verify_inclusion(leaf, other_index, size, proof, ref_root(size))
     other_size = data.draw(

@@ -1,0 +1,50 @@
+# trustledger — one command each. See README.md.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PG_URL ?= postgresql+psycopg://postgres:postgres@127.0.0.1:5432/trustledger_test
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: setup system-deps run demo serve test test-fast postgres lint bench bench-quick clean
+
+## setup: system packages (apt, when root) and the virtualenv with the project
+setup: system-deps $(VENV)/.installed
+
+system-deps:
+	@scripts/system-deps.sh
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+## run: the main job — the demo estate on SQLite, served on http://$(HOST):$(PORT)
+run: setup
+	$(BIN)/trustledger demo
+	$(BIN)/trustledger serve --host $(HOST) --port $(PORT)
+
+demo: setup
+	$(BIN)/trustledger demo
+
+## test: the whole suite on SQLite and PostgreSQL (started here when it is not running)
+test: setup postgres
+	TRUSTLEDGER_TEST_PG_URL=$(PG_URL) TRUSTLEDGER_REQUIRE_PG=1 $(BIN)/pytest -q
+
+postgres:
+	@scripts/ensure-postgres.sh
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy ledger
+
+bench: setup postgres
+	$(BIN)/python -m bench.run
+
+bench-quick: setup postgres
+	$(BIN)/python -m bench.run --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

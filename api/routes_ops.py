@@ -1,0 +1,39 @@
+"""Operations: liveness, readiness (database and migrations), Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from api.problems import problem
+from ledger.storage.db import schema_is_current
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is alive")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Database reachable and schema current")
+def readyz(request: Request) -> Response:
+    svc = request.app.state.service
+    try:
+        with svc.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        current = schema_is_current(svc.engine, svc.url)
+    except Exception as e:  # any database failure means not ready
+        return problem("unavailable", f"database not reachable: {type(e).__name__}")
+    if not current:
+        return problem(
+            "unavailable", "database schema is not at the newest migration; run `trustledger init`"
+        )
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,170 @@
+"""The public verification API (DESIGN.md): stable paths and JSON shapes, no token."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from api import schemas
+from api.deps import get_service
+from api.problems import Problem
+from ledger.canonical import b64encode
+from ledger.entry import parse_leaf
+from ledger.payload import GenesisBody
+from ledger.storage import queries
+from ledger.storage.service import LedgerService
+
+router = APIRouter(prefix="/v1/estates", tags=["verification"])
+Svc = Annotated[LedgerService, Depends(get_service)]
+MAX_SEQ = 2**53
+
+
+def entry_json(seq: int, leaf: bytes) -> dict[str, Any]:
+    return {"seq": seq, "leaf": b64encode(leaf), "entry": json.loads(leaf)}
+
+
+@router.get("", response_model=schemas.EstateList, summary="All estates")
+def list_estates(svc: Svc) -> dict[str, Any]:
+    return {"estates": [{"id": e.id, "name": e.name, "origin": e.origin} for e in svc.estates()]}
+
+
+@router.get(
+    "/{estate}", response_model=schemas.EstateDetails, summary="An estate: chart, balances, keys"
+)
+def estate_details(estate: str, svc: Svc) -> dict[str, Any]:
+    with svc.reader(estate) as r:
+        genesis = parse_leaf(r.leaf(0)).payload.body
+        assert isinstance(genesis, GenesisBody)
+        cp = r.latest_checkpoint()
+        return {
+            "id": r.estate,
+            "name": r.row.name,
+            "address": genesis.address,
+            "currency": genesis.currency,
+            "households": genesis.households,
+            "origin": r.row.origin,
+            "vkey": r.row.vkey,
+            "size": r.size,
+            "checkpoint": {"size": cp.size, "root": b64encode(cp.root)},
+            "policy": json.loads(r.row.policy),
+            "accounts": [vars(b) for b in queries.balances(r.session, estate)],
+            "keys": [
+                {
+                    "key_id": k.key_id,
+                    "public_key": b64encode(k.public_key),
+                    "role": k.role,
+                    "holder": k.holder,
+                    "added_seq": k.added_seq,
+                    "revoked_seq": k.revoked_seq,
+                }
+                for k in queries.keys(r.session, estate)
+            ],
+        }
+
+
+@router.get("/{estate}/log-key", response_model=schemas.LogKey, summary="The log's verifier key")
+def log_key(estate: str, svc: Svc) -> dict[str, str]:
+    with svc.reader(estate) as r:
+        return {"origin": r.row.origin, "vkey": r.row.vkey}
+
+
+@router.get(
+    "/{estate}/checkpoint",
+    response_class=PlainTextResponse,
+    summary="Latest signed checkpoint (C2SP tlog-checkpoint as a signed note)",
+    responses={200: {"content": {"text/plain": {"example": schemas.CHECKPOINT_EXAMPLE}}}},
+)
+def checkpoint(estate: str, svc: Svc) -> Response:
+    with svc.reader(estate) as r:
+        note = r.latest_checkpoint().note
+    return PlainTextResponse(
+        note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get(
+    "/{estate}/entries",
+    response_model=schemas.EntriesPage,
+    summary="Entries with their exact leaf bytes, in order",
+)
+def entries(
+    estate: str,
+    svc: Svc,
+    start: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    with svc.reader(estate) as r:
+        rows = r.leaves(start, limit)
+        size = r.size
+    items = [entry_json(seq, leaf) for seq, leaf in rows]
+    nxt = start + len(items) if start + len(items) < size and items else None
+    return JSONResponse({"entries": items, "next": nxt})
+
+
+@router.get("/{estate}/entries/{seq}", response_model=schemas.EntryItem, summary="One entry")
+def entry(estate: str, seq: Annotated[int, Path(ge=0, le=MAX_SEQ)], svc: Svc) -> Response:
+    with svc.reader(estate) as r:
+        leaf = r.leaf(seq)
+    return JSONResponse(
+        entry_json(seq, leaf), headers={"Cache-Control": "public, max-age=31536000, immutable"}
+    )
+
+
+@router.get(
+    "/{estate}/proofs/inclusion",
+    response_model=schemas.InclusionProof,
+    summary="RFC 9162 inclusion proof (audit path)",
+)
+def inclusion(
+    estate: str,
+    svc: Svc,
+    seq: Annotated[int, Query(ge=0, le=MAX_SEQ)],
+    tree_size: Annotated[int, Query(ge=1, le=MAX_SEQ)],
+) -> dict[str, Any]:
+    with svc.reader(estate) as r:
+        hashes = r.inclusion_proof(seq, tree_size)
+    return {"seq": seq, "tree_size": tree_size, "hashes": [b64encode(h) for h in hashes]}
+
+
+@router.get(
+    "/{estate}/proofs/consistency",
+    response_model=schemas.ConsistencyProof,
+    summary="RFC 9162 consistency proof",
+)
+def consistency(
+    estate: str,
+    svc: Svc,
+    from_: Annotated[int, Query(alias="from", ge=1, le=MAX_SEQ)],
+    to: Annotated[int, Query(ge=1, le=MAX_SEQ)],
+) -> Any:
+    with svc.reader(estate) as r:
+        hashes = r.consistency_proof(from_, to)
+    return JSONResponse({"from": from_, "to": to, "hashes": [b64encode(h) for h in hashes]})
+
+
+@router.get(
+    "/{estate}/vouchers/{sha256}",
+    summary="A voucher's bytes",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}}},
+)
+def voucher(estate: str, sha256: str, svc: Svc) -> Response:
+    from api.vouchers import get_voucher
+
+    return get_voucher(svc, estate, sha256)
+
+
+@router.get("/{estate}/statements", summary="Published statements (none yet)")
+def statements(estate: str, svc: Svc) -> dict[str, Any]:
+    with svc.reader(estate):
+        return {"statements": []}
+
+
+@router.get("/{estate}/statements/{period}", summary="One statement (JSON, or .pdf)")
+def statement(estate: str, period: str, svc: Svc) -> Response:
+    with svc.reader(estate):
+        pass
+    raise Problem("not-found", f"no statement for period {period!r} has been published")

@@ -1,0 +1,82 @@
+"""Shared fixtures: a fresh database on SQLite and on PostgreSQL for every test.
+
+PostgreSQL comes from ``TRUSTLEDGER_TEST_PG_URL`` (the Makefile sets it). Each test
+run creates a database of its own, named after the one in the URL and the process
+id, and drops it at the end; tests within a run keep apart by using estates of
+their own. Without the variable the PostgreSQL half is
+skipped, unless ``TRUSTLEDGER_REQUIRE_PG=1`` (CI), where it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ledger.storage.db import migrate
+from ledger.storage.service import LedgerService
+from tests.factories import EstateFactory
+
+PG_ENV = "TRUSTLEDGER_TEST_PG_URL"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        if os.environ.get("TRUSTLEDGER_REQUIRE_PG") == "1":
+            pytest.fail(f"{PG_ENV} is not set but PostgreSQL tests are required")
+        pytest.skip(f"{PG_ENV} not set")
+    parsed = make_url(url)
+    name = f"{parsed.database}_{os.getpid()}"
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    test_url = parsed.set(database=name).render_as_string(hide_password=False)
+    migrate(test_url)
+    yield test_url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    template: Path = request.getfixturevalue("sqlite_template")
+    path = tmp_path / "ledger.db"
+    shutil.copy(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def service(db_url: str, tmp_path: Path) -> Iterator[LedgerService]:
+    svc = LedgerService(db_url, tmp_path / "data", "trustledger.example")
+    yield svc
+    svc.engine.dispose()
+
+
+@pytest.fixture
+def estate_id() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def estate(service: LedgerService, estate_id: str) -> EstateFactory:
+    """A created estate with founding keys and a small chart of accounts."""
+    return EstateFactory.create(service, estate_id)
