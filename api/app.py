@@ -7,6 +7,8 @@ routes; it holds no other state, so any number of processes can serve one databa
 from __future__ import annotations
 
 import logging
+import os
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -14,13 +16,21 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import problems
+from api import logs, problems
+from api.auth import FailureLimiter
 from api.metrics import observe
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from ledger.storage.service import LedgerService
 
 log = logging.getLogger("trustledger.access")
+_RECEIPT_CODE = re.compile(r"(/receipts/)[^/]*")
+
+
+def loggable_path(path: str) -> str:
+    """The path as logged: a receipt code carries a household's salt, so it is masked."""
+    return _RECEIPT_CODE.sub(r"\1***", path)
+
 
 DESCRIPTION = """
 Verifiable books of estates run under the trust model of property management
@@ -33,6 +43,8 @@ Errors are RFC 9457 `application/problem+json` with a stable `type`.
 
 def create_app(settings: Settings | None = None, service: LedgerService | None = None) -> FastAPI:
     settings = settings or Settings()
+    if os.environ.get("TRUSTLEDGER_JSON_LOGS") == "1":
+        logs.configure()
     if service is None:
         service = LedgerService(settings.db_url(), settings.data_dir, settings.log_origin_host)
     app = FastAPI(
@@ -50,6 +62,9 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     app.state.service = service
     app.state.settings = settings
     app.state.limiter = RateLimiter(settings.write_rate, settings.write_burst)
+    app.state.auth_limiter = FailureLimiter(
+        settings.operator_auth_rate, settings.operator_auth_burst
+    )
     problems.install(app)
     app.add_middleware(
         CORSMiddleware,
@@ -78,16 +93,26 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             extra={
                 "request_id": rid,
                 "method": request.method,
-                "path": request.url.path,
+                "path": loggable_path(request.url.path),
                 "status": response.status_code,
                 "ms": round(elapsed * 1000, 2),
             },
         )
         return response
 
-    from api import routes_ops, routes_public, routes_write
+    from api import (
+        routes_operator,
+        routes_ops,
+        routes_proposals,
+        routes_public,
+        routes_query,
+        routes_write,
+    )
 
     app.include_router(routes_public.router)
     app.include_router(routes_write.router)
+    app.include_router(routes_proposals.router)
+    app.include_router(routes_operator.router)
+    app.include_router(routes_query.router)
     app.include_router(routes_ops.router)
     return app

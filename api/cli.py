@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 estate_app = typer.Typer(help="Estates (operator).", no_args_is_help=True)
 app.add_typer(estate_app, name="estate")
+token_app = typer.Typer(help="Operator bearer tokens for the HTTP API.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 
 DbUrl = Annotated[
     str | None,
@@ -146,6 +148,51 @@ def estate_create(
         typer.echo(say("estate_created", estate=estate, vkey=r.row.vkey))
 
 
+@estate_app.command("rotate-key")
+@handles_errors
+def estate_rotate_key(
+    estate: Annotated[str, typer.Option("--estate", help="Estate id.")],
+    database_url: DbUrl = None,
+) -> None:
+    """Replace the estate's log key; the current checkpoint is signed by old and new key."""
+    svc = service(database_url)
+    _, key = svc.rotate_log_key(estate)
+    typer.echo(say("key_rotated", estate=estate, size=key.from_size, vkey=key.vkey))
+
+
+@token_app.command("create")
+@handles_errors
+def token_create(
+    name: Annotated[str, typer.Option("--name", help="Who or what holds the token.")],
+    database_url: DbUrl = None,
+) -> None:
+    """Create an operator token and print it once; only its SHA-256 is stored."""
+    svc = service(database_url)
+    record, token = svc.create_operator_token(name)
+    typer.echo(say("token_created", id=record.id, name=record.name), err=True)
+    typer.echo(token)
+
+
+@token_app.command("revoke")
+@handles_errors
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id (token list).")],
+    database_url: DbUrl = None,
+) -> None:
+    """Revoke an operator token by its id."""
+    record = service(database_url).revoke_operator_token(token_id)
+    typer.echo(say("token_revoked", id=record.id, name=record.name))
+
+
+@token_app.command("list")
+@handles_errors
+def token_list(database_url: DbUrl = None) -> None:
+    """List operator tokens (ids and names; the tokens themselves are not stored)."""
+    for t in service(database_url).operator_tokens():
+        state = f"revoked {t.revoked_at}" if t.revoked_at else "active"
+        typer.echo(f"{t.id}\t{t.name}\t{t.created_at}\t{state}")
+
+
 @app.command()
 @handles_errors
 def post(
@@ -239,6 +286,7 @@ def serve(
     if database_url:
         os.environ["TRUSTLEDGER_DATABASE_URL"] = database_url
     service(database_url)  # creates or upgrades the schema before serving
+    os.environ["TRUSTLEDGER_JSON_LOGS"] = "1"  # each worker's create_app sets up JSON logs
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -247,7 +295,11 @@ def serve(
         workers=workers,
         proxy_headers=True,
         log_level="info",
+        access_log=False,  # our own access log masks receipt codes; uvicorn's would not
     )
+
+
+from api import cli_audit  # noqa: E402,F401 - registers `audit` and `export` on `app`
 
 
 def main() -> None:

@@ -16,11 +16,41 @@ import hashlib
 import random
 import secrets
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from api.demo_data import (
+    BANK,
+    BUDGET_EXTRA,
+    CHART,
+    DEMO_ADDRESS,
+    DEMO_ESTATE,
+    DEMO_NAME,
+    DEMO_NAME_EN,
+    EVENTS,
+    FEES,
+    FUND,
+    INCOME,
+    KEYS,
+    MONTHLY,
+    PAYER_EN,
+    PREPAID,
+    REMUNERATION,
+    REPAIRER,
+    REPAIRS,
+    ROOFER,
+    TRUSTEE,
+    Draft,
+    Home,
+    Party,
+    add_months,
+    covered_months,
+    make_homes,
+    on_day,
+    quarter,
+    transaction,
+)
 from api.demo_pdf import contract_pdf, invoice_pdf, minutes_pdf, report_pdf
 from api.payloads import genesis_body, payload, sign
 from ledger.canonical import b64encode
@@ -29,145 +59,10 @@ from ledger.storage.keyfiles import load_author_key, save_author_key
 from ledger.storage.models import EstateRow
 from ledger.storage.service import LedgerService
 
-DEMO_ESTATE = "shifan-garden"
-DEMO_NAME = "示范花园小区"
-DEMO_NAME_EN = "Shifan Garden, Changzhou"
-DEMO_ADDRESS = "江苏省常州市新北区示范路 188 号"
+__all__ = ["DEMO_ESTATE", "seed"]
+
 RANDOM_SEED = 20261126
-FEE_RATE = 210  # fen per m² and month (2.10 元/m²)
-PAYER_EN = "Owners of Shifan Garden (co-managed trust account)"
-
-KEYS = (  # key file stem, role, holder shown in the log
-    ("operator", "operator", "常州市信托制物业服务平台（运营方）"),
-    ("committee-1", "committee", "业委会主任 周建华"),
-    ("committee-2", "committee", "业委会委员 陈晓梅"),
-    ("trustee", "trustee", "常州澄和物业服务有限公司"),
-    ("supervisor", "supervisor", "信托监察人 王立群"),
-)
-
-BANK = "Assets:Bank:CoManaged"
-FUND = "Assets:Bank:MaintenanceFund"
-FEES = "Income:PropertyFee"
-PREPAID = "Liabilities:PrepaidFees"
-CHART = (
-    (BANK, "asset", "共管账户"),
-    (FUND, "asset", "专项维修资金账户"),
-    (PREPAID, "liability", "预收物业费"),
-    ("Equity:Opening", "equity", "期初权益"),
-    (FEES, "income", "物业费收入"),
-    ("Income:Public:Parking", "income", "停车收益"),
-    ("Income:Public:ElevatorAds", "income", "电梯广告收益"),
-    ("Income:Public:VenueRent", "income", "场地租赁收益"),
-    ("Income:Interest", "income", "利息收入"),
-    ("Expenses:Cleaning", "expense", "保洁"),
-    ("Expenses:Greening", "expense", "绿化"),
-    ("Expenses:Security", "expense", "秩序维护"),
-    ("Expenses:ElevatorMaintenance", "expense", "电梯维保"),
-    ("Expenses:PublicUtilities", "expense", "公共水电"),
-    ("Expenses:Repairs", "expense", "维修"),
-    ("Expenses:Staff", "expense", "人员工资"),
-    ("Expenses:TrusteeRemuneration", "expense", "物业酬金"),
-    ("Expenses:MaintenanceFund", "expense", "专项维修资金支出"),
-)
-
-Party = tuple[str, str]  # (Chinese name in the log, English name on the voucher PDF)
-TRUSTEE: Party = ("常州澄和物业服务有限公司", "Changzhou Chenghe Property Services Co., Ltd.")
-CLEANER: Party = ("常州洁诚保洁服务有限公司", "Changzhou Jiecheng Cleaning Services Co., Ltd.")
-GREENER: Party = ("常州青禾园林绿化工程有限公司", "Changzhou Qinghe Landscaping Co., Ltd.")
-GUARD: Party = ("常州安盾保安服务有限公司", "Changzhou Andun Security Services Co., Ltd.")
-LIFTS: Party = ("常州迅升电梯工程有限公司", "Changzhou Xunsheng Elevator Engineering Co., Ltd.")
-POWER: Party = ("常州城北供电服务有限公司", "Changzhou Chengbei Power Supply Services Co., Ltd.")
-WATER: Party = ("常州清源供水服务有限公司", "Changzhou Qingyuan Water Supply Services Co., Ltd.")
-STAFF: Party = ("示范花园物业服务中心员工（工资代发）", "Staff of the estate service centre")
-REPAIRER: Party = ("常州匠心房屋维修有限公司", "Changzhou Jiangxin Building Repair Co., Ltd.")
-ROOFER: Party = ("常州固安防水工程有限公司", "Changzhou Gu'an Waterproofing Engineering Co., Ltd.")
-
-# account, category, payee, day, base fen, random extra fen, item on the invoice, memo
-MONTHLY = (
-    ("Expenses:Cleaning", "保洁", CLEANER, 8, 1_560_000, 0, "Cleaning services", "保洁服务费"),
-    ("Expenses:Greening", "绿化", GREENER, 9, 620_000, 0, "Greening and landscaping", "绿化养护费"),
-    ("Expenses:Security", "秩序维护", GUARD, 10, 2_880_000, 0, "Security services", "秩序维护服务费"),
-    ("Expenses:ElevatorMaintenance", "电梯维保", LIFTS, 12, 1_008_000, 0,
-     "Maintenance of 24 elevators", "电梯维保费"),
-    ("Expenses:PublicUtilities", "公共电费", POWER, 15, 620_000, 180_000,
-     "Electricity for common parts", "公共区域电费"),
-    ("Expenses:PublicUtilities", "公共水费", WATER, 16, 150_000, 110_000,
-     "Water for common parts", "公共区域水费"),
-    ("Expenses:Staff", "人员工资", STAFF, 25, 2_350_000, 80_000,
-     "Payroll of the service centre", "服务中心人员工资"),
-    ("Expenses:TrusteeRemuneration", "物业酬金", TRUSTEE, 28, 1_100_000, 0,
-     "Trustee remuneration (fixed by contract)", "物业酬金（合同约定固定酬金）"),
-)  # fmt: skip
-REPAIRS = (  # memo, item on the invoice, fen range
-    ("单元门禁系统维修", "Repair of unit door access system", 38_000, 260_000),
-    ("地下车库照明灯具更换", "Replacement of garage lights", 120_000, 480_000),
-    ("雨污水管道疏通", "Clearing of drain pipes", 60_000, 220_000),
-    ("儿童游乐设施维修", "Repair of playground equipment", 80_000, 350_000),
-    ("楼道墙面修补粉刷", "Repainting of stairwell walls", 150_000, 680_000),
-    ("监控摄像头更换", "Replacement of CCTV cameras", 90_000, 320_000),
-)
-BUDGET_EXTRA = {  # annual budget lines not derived from MONTHLY
-    "Income:Public:Parking": 16_800_000,
-    "Income:Public:ElevatorAds": 4_320_000,
-    "Income:Public:VenueRent": 900_000,
-    "Income:Interest": 1_200_000,
-    "Expenses:Repairs": 4_800_000,
-    "Expenses:MaintenanceFund": 20_000_000,
-}
-
-
-@dataclass
-class Home:
-    unit: str  # building-unit-room, e.g. "3-2-501"; never enters the log in clear
-    fee: int  # fen a month
-    profile: str  # prompt | late | never | prepaid
-    owed: int = 0  # months due and not paid
-    prepaid: int = 0  # months paid in advance and not yet earned
-
-
-@dataclass
-class Draft:
-    """An entry before signing; ``body`` may need the seqs of tagged drafts before it."""
-
-    date: dt.date
-    kind: str
-    body: dict[str, Any] | Callable[[dict[str, int]], dict[str, Any]]
-    keys: tuple[AuthorKey, ...]
-    memo: str = ""
-    vouchers: tuple[dict[str, Any], ...] = ()
-    salt: tuple[str, bytes, str] | None = None
-    tag: str = ""
-
-
-def covered_months(today: dt.date, months: int) -> list[dt.date]:
-    """First days of the ``months`` complete calendar months before ``today``, oldest first."""
-    return [add_months(today, -n) for n in range(months, 0, -1)]
-
-
-def add_months(day: dt.date, n: int) -> dt.date:
-    """The first day of the month ``n`` months after ``day``'s month."""
-    index = day.year * 12 + day.month - 1 + n
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
-def on_day(month: dt.date, day: int) -> dt.date:
-    last = (add_months(month, 1) - dt.timedelta(days=1)).day
-    return month.replace(day=min(day, last))
-
-
-def make_homes(rng: random.Random, count: int) -> list[Home]:
-    """Units building-unit-room (2 units a building, 10 floors, 2 doors a floor)."""
-    homes = []
-    for n in range(count):
-        building, rest = divmod(n, 40)
-        unit, rest = divmod(rest, 20)
-        floor, door = divmod(rest, 2)
-        area = rng.randint(8000, 14000)  # 0.01 m²
-        r = rng.random()
-        profile = "prepaid" if r < 0.03 else "never" if r < 0.05 else "late" if r < 0.13 else "prompt"
-        unit_id = f"{building + 1}-{unit + 1}-{floor + 1}{door + 1:02d}"
-        homes.append(Home(unit_id, (area * FEE_RATE + 50) // 100, profile))
-    return homes
+CATEGORY = {name: zh for name, _, zh in CHART}  # income is categorised by its account
 
 
 def household_commitment(unit_id: str) -> tuple[str, bytes, str]:
@@ -190,17 +85,17 @@ def demo_keys(data_dir: Path) -> dict[str, AuthorKey]:
     return keys
 
 
-def postings(debit: str, credit: str, fen: int) -> list[dict[str, Any]]:
-    return [{"account": debit, "amount": fen}, {"account": credit, "amount": -fen}]
-
-
 class Seeder:
-    def __init__(self, svc: LedgerService, keys: dict[str, AuthorKey], households: int) -> None:
+    def __init__(
+        self, svc: LedgerService, keys: dict[str, AuthorKey], households: int, estate: str
+    ) -> None:
         self.svc = svc
+        self.estate = estate
         self.keys = keys
         self.rng = random.Random(RANDOM_SEED)  # noqa: S311 (demo data, not security)
         self.households = households
         self.homes = make_homes(self.rng, households)
+        self.trustee = (keys["trustee"],)
         self.size = 0
         self.invoices = 0
 
@@ -212,8 +107,14 @@ class Seeder:
     def genesis(self, day: dt.date) -> None:
         founders = [(self.keys[stem].public_key, role, holder) for stem, role, holder in KEYS]
         body = genesis_body(DEMO_NAME, DEMO_ADDRESS, self.households, founders)
-        raw = payload(DEMO_ESTATE, "genesis", body, date=day, id=self.new_id(),
-                      memo="示范花园小区信托制物业账本创立")  # fmt: skip
+        raw = payload(
+            self.estate,
+            "genesis",
+            body,
+            date=day,
+            id=self.new_id(),
+            memo="示范花园小区信托制物业账本创立",
+        )
         self.size = self.svc.create_estate(sign(raw, [self.keys["operator"]])).entry.seq + 1
 
     def post(self, drafts: list[Draft]) -> None:
@@ -224,17 +125,24 @@ class Seeder:
             if d.tag:
                 seqs[d.tag] = self.size + i
             body = d.body(seqs) if callable(d.body) else d.body
-            raw = payload(DEMO_ESTATE, d.kind, body, date=d.date, memo=d.memo,
-                          vouchers=d.vouchers, id=self.new_id())  # fmt: skip
+            raw = payload(
+                self.estate,
+                d.kind,
+                body,
+                date=d.date,
+                memo=d.memo,
+                vouchers=d.vouchers,
+                id=self.new_id(),
+            )
             items.append(sign(raw, d.keys))
             if d.salt is not None:
                 salts.append(d.salt)
-        appended = self.svc.append(DEMO_ESTATE, items, salts=salts)
+        appended = self.svc.append(self.estate, items, salts=salts)
         self.size = appended[-1].entry.seq + 1
 
     def voucher(self, name: str, data: bytes) -> dict[str, Any]:
         sha = hashlib.sha256(data).hexdigest()
-        self.svc.blobs.put(sha, data)
+        self.svc.blobs_for(self.estate).put(sha, data)
         return {"sha256": sha, "media_type": "application/pdf", "size": len(data), "name": name}
 
     def co_signers(self) -> tuple[AuthorKey, ...]:
@@ -244,30 +152,36 @@ class Seeder:
     # -- kinds of drafts ------------------------------------------------------------
 
     def income(
-        self, day: dt.date, account: str, category: str, party: str, fen: int, memo: str,
-        bank: str = BANK,
-    ) -> Draft:  # fmt: skip
-        body = {"postings": postings(bank, account, fen), "counterparty": party,
-                "category": category}  # fmt: skip
-        return Draft(day, "transaction", body, (self.keys["trustee"],), memo)
+        self, day: dt.date, account: str, party: str, fen: int, memo: str, bank: str = BANK
+    ) -> Draft:
+        body = transaction(bank, account, fen, party, CATEGORY[account])
+        return Draft(day, "transaction", body, self.trustee, memo)
 
     def spend(
-        self, day: dt.date, account: str, category: str, party: Party, fen: int, item: str,
-        memo: str, bank: str = BANK,
-    ) -> Draft:  # fmt: skip
+        self,
+        day: dt.date,
+        account: str,
+        category: str,
+        party: Party,
+        fen: int,
+        item: str,
+        memo: str,
+        bank: str = BANK,
+    ) -> Draft:
         self.invoices += 1
         number = f"{day:%Y-%m}-{self.invoices:04d}"
-        pdf = invoice_pdf(number, day.isoformat(), party[1], item, fen, PAYER_EN)
-        voucher = self.voucher(f"{category}发票-{day:%Y-%m}.pdf", pdf)
-        body = {"postings": postings(account, bank, fen), "counterparty": party[0],
-                "category": category}  # fmt: skip
+        payroll = category == "人员工资"  # wages are paid on a payroll sheet, not an invoice
+        title, label = ("PAYROLL SUMMARY", "发放表") if payroll else ("INVOICE", "发票")
+        pdf = invoice_pdf(number, day.isoformat(), party[1], item, fen, PAYER_EN, title)
+        voucher = self.voucher(f"{category}{label}-{day:%Y-%m}.pdf", pdf)
+        body = transaction(account, bank, fen, party[0], category)
         return Draft(day, "transaction", body, self.co_signers(), memo, (voucher,))
 
     def receipt(self, day: dt.date, home: Home, months: int, prepay: bool = False) -> Draft:
         commitment, salt, unit = household_commitment(home.unit)
-        credit = PREPAID if prepay else FEES
-        body = {"postings": postings(BANK, credit, home.fee * months), "counterparty": "业主",
-                "category": "预收物业费" if prepay else "物业费", "household": commitment}  # fmt: skip
+        credit, category = (PREPAID, "预收物业费") if prepay else (FEES, "物业费")
+        body = transaction(BANK, credit, home.fee * months, "业主", category)
+        body["household"] = commitment
         if prepay:
             memo = f"预交{months}个月物业费（{day.year}年{day.month}月起）"
         elif months == 1:
@@ -275,5 +189,201 @@ class Seeder:
         else:
             first = add_months(day, 1 - months)  # the oldest month in arrears
             memo = f"{first.year}年{first.month}月至{day.year}年{day.month}月物业费（补缴）"
-        return Draft(day, "transaction", body, (self.keys["trustee"],), memo,
-                     salt=(commitment, salt, unit))  # fmt: skip
+        return Draft(day, "transaction", body, self.trustee, memo, salt=(commitment, salt, unit))
+
+    # -- the estate, month by month -------------------------------------------------
+
+    def setup(self, day: dt.date) -> list[Draft]:
+        """Chart of accounts, opening balances, the trust contract and the budget."""
+        committee = (self.keys["committee-1"],)
+        drafts = [
+            Draft(
+                day,
+                "account",
+                {"action": "open", "name": name, "type": type_, "display_name": zh},
+                committee,
+                f"开设科目：{zh}",
+            )
+            for name, type_, zh in CHART
+        ]
+        bank, fund = 35_682_045, 238_650_000
+        opening = {
+            "postings": [
+                {"account": BANK, "amount": bank},
+                {"account": FUND, "amount": fund},
+                {"account": "Equity:Opening", "amount": -(bank + fund)},
+            ],
+            "counterparty": "前期物业移交",
+            "category": "期初余额",
+        }
+        memo = "期初余额：共管账户与专项维修资金账户（按移交日银行对账单）"
+        drafts.append(Draft(day, "transaction", opening, self.trustee, memo))
+        return [*drafts, self.contract(on_day(day, 2)), self.budget(on_day(day, 3))]
+
+    def contract(self, day: dt.date) -> Draft:
+        pdf = contract_pdf(DEMO_NAME_EN, TRUSTEE[1], day.isoformat(), REMUNERATION)
+        voucher = self.voucher("物业服务合同（信托制）.pdf", pdf)
+        body = {"title": "示范花园小区物业服务合同（信托制）", "doc_type": "contract"}
+        keys = (self.keys["committee-1"], self.keys["trustee"])
+        memo = "业委会代表全体业主与受托人签订的信托制物业服务合同，期限三年"
+        return Draft(day, "document", body, keys, memo, (voucher,))
+
+    def budget(self, day: dt.date) -> Draft:
+        lines = dict(BUDGET_EXTRA)
+        lines[FEES] = sum(h.fee for h in self.homes) * 12
+        for account, _, _, _, base, extra, _, _ in MONTHLY:
+            lines[account] = lines.get(account, 0) + (base + extra // 2) * 12
+        ordered = [(name, lines[name]) for name, _, _ in CHART if name in lines]
+        pdf = minutes_pdf(DEMO_NAME_EN, day.isoformat(), day.year, ordered)
+        voucher = self.voucher(f"{day.year}年度预算业主大会决议.pdf", pdf)
+        body = {"year": day.year, "lines": [{"account": a, "amount": n} for a, n in ordered]}
+        memo = f"{day.year}年度物业服务收支预算（业主大会表决通过）"
+        return Draft(day, "budget", body, (self.keys["committee-1"],), memo, (voucher,))
+
+    def month(self, index: int, month: dt.date, total: int) -> list[Draft]:
+        spending = self.spending(month)
+        drafts = self.fees(month, first=index == 0) + self.income_of(month) + spending
+        if month.month == 1 and index > 0:
+            drafts.append(self.budget(on_day(month, 6)))
+        if index == total // 2:
+            drafts.append(self.fund_repair(month))
+        if index == min(2, total - 1):
+            drafts += self.double_booking(month, spending[0])
+        if month.month % 3 == 0:
+            drafts.append(self.supervisor_report(month))
+        return drafts
+
+    def pays(self, home: Home) -> bool:
+        if home.profile == "never":
+            return False
+        if home.profile == "late":
+            return home.owed >= 2
+        return self.rng.random() < 0.96
+
+    def fees(self, month: dt.date, first: bool) -> list[Draft]:
+        """Fee receipts, one per payment; prepaid fees are earned month by month."""
+        drafts, earned = [], 0
+        for home in self.homes:
+            home.owed += 1
+            if home.profile == "prepaid" and first:
+                home.prepaid = 12
+                day = on_day(month, self.rng.randint(1, 6))
+                drafts.append(self.receipt(day, home, 12, prepay=True))
+            if home.prepaid:
+                home.prepaid, home.owed, earned = home.prepaid - 1, home.owed - 1, earned + home.fee
+            elif self.pays(home):
+                late = home.owed > 1
+                day = on_day(month, self.rng.randint(8, 28) if late else self.rng.randint(1, 25))
+                drafts.append(self.receipt(day, home, home.owed))
+                home.owed = 0
+        if earned:
+            body = transaction(PREPAID, FEES, earned, "业主（预交物业费）", "预收物业费结转")
+            memo = f"结转{month.month}月已预交物业费"
+            drafts.append(Draft(on_day(month, 31), "transaction", body, self.trustee, memo))
+        return drafts
+
+    def income_of(self, month: dt.date) -> list[Draft]:
+        """Common-part income (parking, ads, venue rent) and quarterly bank interest."""
+        out = []
+        for account, payer, day, (lo, hi), unit, memo, months, bank in INCOME:
+            if month.month in months:
+                fen = self.rng.randint(lo // unit, hi // unit) * unit
+                text = memo.format(y=month.year, m=month.month, q=quarter(month))
+                out.append(self.income(on_day(month, day), account, payer, fen, text, bank))
+        if self.rng.random() < 0.3:  # now and then a merchant rents the square for a day
+            payer, memo, (lo, hi) = EVENTS
+            when, fen = on_day(month, self.rng.randint(13, 27)), self.rng.randint(lo, hi) // 100
+            out.append(self.income(when, "Income:Public:VenueRent", payer, fen * 100, memo))
+        return out
+
+    def spending(self, month: dt.date) -> list[Draft]:
+        """The month's payments, each co-signed and with its invoice; cleaning first."""
+        out = []
+        for account, category, party, day, base, extra, item, memo in MONTHLY:
+            fen = base + (self.rng.randint(0, extra) if extra else 0)
+            if category == "公共电费" and month.month in (1, 7, 8, 12):
+                fen = fen * 13 // 10  # heating and air conditioning seasons
+            out.append(
+                self.spend(
+                    on_day(month, day),
+                    account,
+                    category,
+                    party,
+                    fen,
+                    f"{item}, {month:%Y-%m}",
+                    f"{month.month}月{memo}",
+                )
+            )
+        for _ in range(self.rng.choice((0, 0, 1, 1, 2))):
+            memo, item, lo, hi = self.rng.choice(REPAIRS)
+            when = on_day(month, self.rng.randint(3, 26))
+            fen = self.rng.randint(lo, hi) // 100 * 100
+            out.append(self.spend(when, "Expenses:Repairs", "维修", REPAIRER, fen, item, memo))
+        return out
+
+    def fund_repair(self, month: dt.date) -> Draft:
+        item = "Roof waterproofing of building 5 (special maintenance fund)"
+        memo = "5号楼屋面防水维修（经业主大会表决同意使用专项维修资金）"
+        return self.spend(
+            on_day(month, 18),
+            "Expenses:MaintenanceFund",
+            "专项维修资金",
+            ROOFER,
+            18_640_000,
+            item,
+            memo,
+            bank=FUND,
+        )
+
+    def double_booking(self, month: dt.date, cleaning: Draft) -> list[Draft]:
+        """The cleaning invoice booked a second time, then reversed (nothing is edited)."""
+        dup = replace(cleaning, keys=self.co_signers(), tag="duplicate")
+
+        def reversal(seqs: dict[str, int]) -> dict[str, Any]:
+            return {"target": seqs["duplicate"], "reason": "重复入账，冲销"}
+
+        memo = f"{month.month}月保洁服务费发票重复入账，予以冲销"
+        day = cleaning.date + dt.timedelta(days=3)
+        return [dup, Draft(day, "reversal", reversal, self.co_signers(), memo)]
+
+    def supervisor_report(self, month: dt.date) -> Draft:
+        """The trust supervisor's quarterly inspection, disclosed as a document."""
+        end, code = on_day(month, 28), f"{month.year}Q{quarter(month)}"
+        pdf = report_pdf(DEMO_NAME_EN, end.isoformat(), code, "Wang Liqun")
+        voucher = self.voucher(f"信托监察人检查意见-{code}.pdf", pdf)
+        period = f"{month.year}年第{quarter(month)}季度"
+        body = {"title": f"信托监察人{period}检查意见", "doc_type": "other"}
+        memo = f"{period}账目、凭证与共管账户对账检查意见"
+        return Draft(end, "document", body, (self.keys["supervisor"],), memo, (voucher,))
+
+
+def existing_size(svc: LedgerService, estate: str) -> int | None:
+    with svc.session() as s:
+        row = s.get(EstateRow, estate)
+        return None if row is None else row.size
+
+
+def seed(
+    svc: LedgerService,
+    data_dir: Path,
+    *,
+    months: int = 12,
+    today: dt.date,
+    households: int = 480,
+    estate: str = DEMO_ESTATE,
+) -> tuple[int, bool]:
+    """Seed the demo estate for the ``months`` complete months before ``today``.
+
+    Idempotent: if the estate exists, nothing is added. Returns (log size, created).
+    ``estate`` is another id for the same books (tests keep apart in a shared database).
+    """
+    size = existing_size(svc, estate)
+    if size is not None:
+        return size, False
+    seeder = Seeder(svc, demo_keys(Path(data_dir)), households, estate)
+    covered = covered_months(today, months)
+    seeder.genesis(covered[0])
+    seeder.post(seeder.setup(covered[0]))
+    for index, month in enumerate(covered):
+        seeder.post(seeder.month(index, month, len(covered)))
+    return seeder.size, True

@@ -1,7 +1,8 @@
 """Tiny one-page PDFs for the demo's vouchers, written by hand (no PDF library).
 
-Each document is ASCII text in the standard Helvetica font (a base-14 font every
-reader has, so nothing is embedded): a title and a few lines. The output is
+Each document is ASCII text in two of the standard base-14 fonts every reader has
+(Helvetica-Bold for the title, Courier for the lines, so columns align), so no font
+is embedded: a title and a few lines. The output is
 deterministic (no creation date), so the same voucher always hashes the same.
 """
 
@@ -25,10 +26,10 @@ def _content(title: str, lines: Sequence[str]) -> bytes:
     top = PAGE_HEIGHT - MARGIN - 20
     ops = [
         b"BT",
-        b"/F1 16 Tf",
+        b"/F1 15 Tf",
         f"{MARGIN} {top} Td".encode(),
         _pdf_string(title) + b" Tj",
-        b"/F1 11 Tf",
+        b"/F2 10 Tf",
         f"{LEADING} TL".encode(),
         b"0 -12 Td",
     ]
@@ -41,6 +42,12 @@ def _content(title: str, lines: Sequence[str]) -> bytes:
     return b"\n".join(ops)
 
 
+def _font(name: str) -> bytes:
+    return (
+        f"<< /Type /Font /Subtype /Type1 /BaseFont /{name} /Encoding /WinAnsiEncoding >>".encode()
+    )
+
+
 def pdf_document(title: str, lines: Sequence[str]) -> bytes:
     """A valid one-page PDF 1.4 showing ``title`` and ``lines`` (ASCII only)."""
     content = _content(title, lines)
@@ -49,9 +56,10 @@ def pdf_document(title: str, lines: Sequence[str]) -> bytes:
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         (
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_WIDTH} {PAGE_HEIGHT}] "
-            "/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>"
+            "/Resources << /Font << /F1 4 0 R /F2 5 0 R >> >> /Contents 6 0 R >>"
         ).encode(),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        _font("Helvetica-Bold"),
+        _font("Courier"),
         f"<< /Length {len(content)} >>\nstream\n".encode() + content + b"\nendstream",
         b"<< /Title " + _pdf_string(title) + b" /Producer (trustledger demo) >>",
     ]
@@ -79,9 +87,11 @@ def yuan(fen: int) -> str:
     return f"{sign}{whole:,}.{cents:02d}"
 
 
-def invoice_pdf(number: str, date: str, payee: str, item: str, fen: int, payer: str) -> bytes:
+def invoice_pdf(
+    number: str, date: str, payee: str, item: str, fen: int, payer: str, title: str = "INVOICE"
+) -> bytes:
     return pdf_document(
-        f"INVOICE  No. {number}",
+        f"{title}  No. {number}",
         [
             f"Date:     {date}",
             f"Payer:    {payer}",
@@ -116,7 +126,7 @@ def contract_pdf(estate: str, trustee: str, date: str, remuneration_fen: int) ->
         "PROPERTY SERVICE CONTRACT (TRUST MODEL)",
         [
             f"Estate:    {estate}",
-            f"Settlor and beneficiaries: all owners, represented by the owners' committee",
+            "Settlor and beneficiaries: all owners, represented by the owners' committee",
             f"Trustee:   {trustee}",
             f"Signed on: {date}",
             "",

@@ -50,6 +50,9 @@ TEXT = {
         "estate_created": "已创建小区 {estate}，验证公钥：{vkey}",
         "demo_done": "演示小区 {estate} 已就绪：{size} 条记录。",
         "demo_exists": "演示小区 {estate} 已存在（{size} 条记录），未重复生成。",
+        "key_rotated": "已更换 {estate} 的日志密钥（自第 {size} 条起生效），新验证公钥：{vkey}",
+        "token_created": "已创建运营令牌 {id}（{name}）。令牌只显示这一次，请妥善保存：",
+        "token_revoked": "已吊销运营令牌 {id}（{name}）",
     },
     "en": {
         "error": "error",
@@ -64,6 +67,9 @@ TEXT = {
         "estate_created": "created estate {estate}; log verifier key: {vkey}",
         "demo_done": "demo estate {estate} is ready: {size} entries.",
         "demo_exists": "demo estate {estate} already exists ({size} entries); nothing added.",
+        "key_rotated": "rotated the log key of {estate} at size {size}; new verifier key: {vkey}",
+        "token_created": "created operator token {id} ({name}); it is shown only this once:",
+        "token_revoked": "revoked operator token {id} ({name})",
     },
 }
 

@@ -50,6 +50,7 @@ _TYPES = [
     ProblemType("invalid-reversal", 409, "The reversal's target cannot be reversed"),
     ProblemType("id-conflict", 409, "The payload id is already used with other content"),
     ProblemType("not-found", 404, "Not found"),
+    ProblemType("receipt-not-found", 404, "No fee receipt in the log matches the receipt code"),
     ProblemType("missing-voucher", 422, "A referenced voucher has not been uploaded"),
     ProblemType("log-state", 409, "The log's state does not allow this"),
     ProblemType("proof-error", 400, "No such proof"),
@@ -87,6 +88,8 @@ def problem(
         body["field"] = field
     body.update({k: v for k, v in extra.items() if v is not None})
     headers = {"Retry-After": "5"} if t.status in (429, 503) else None
+    if t.status == 401:  # RFC 9110 §11.6.1: a 401 says which scheme to use
+        headers = {"WWW-Authenticate": 'Bearer realm="trustledger operator"'}
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -109,6 +112,17 @@ def _plain(value: Any) -> Any:
 
 
 def install(app: FastAPI) -> None:
+    from api.schemas import document_problems
+
+    openapi = app.openapi
+
+    def openapi_with_problems() -> dict[str, Any]:
+        if not app.openapi_schema:
+            app.openapi_schema = document_problems(openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi_with_problems  # type: ignore[method-assign]
+
     @app.exception_handler(LedgerError)
     async def _ledger(request: Request, exc: LedgerError) -> JSONResponse:
         extra = {

@@ -72,6 +72,22 @@ def log_key(estate: str, svc: Svc) -> dict[str, str]:
 
 
 @router.get(
+    "/{estate}/log-keys",
+    response_model=schemas.LogKeyHistory,
+    summary="Every log key, the size it took over at, and its hand-over note",
+)
+def log_keys(estate: str, svc: Svc) -> dict[str, Any]:
+    """How to follow rotations: the checkpoint of size ``s`` is signed by the key with
+    the greatest ``from_size`` below ``s``; each later key's ``handover`` is the
+    checkpoint of size ``from_size`` signed by both the key before and this key."""
+    origin, keys = svc.log_key_history(estate)
+    return {
+        "origin": origin,
+        "keys": [{"vkey": k.vkey, "from_size": k.from_size, "handover": k.handover} for k in keys],
+    }
+
+
+@router.get(
     "/{estate}/checkpoint",
     response_class=PlainTextResponse,
     summary="Latest signed checkpoint (C2SP tlog-checkpoint as a signed note)",
@@ -122,7 +138,7 @@ def inclusion(
     estate: str,
     svc: Svc,
     seq: Annotated[int, Query(ge=0, le=MAX_SEQ)],
-    tree_size: Annotated[int, Query(ge=1, le=MAX_SEQ)],
+    tree_size: Annotated[int, Query(ge=0, le=MAX_SEQ)],
 ) -> dict[str, Any]:
     with svc.reader(estate) as r:
         hashes = r.inclusion_proof(seq, tree_size)
@@ -137,8 +153,8 @@ def inclusion(
 def consistency(
     estate: str,
     svc: Svc,
-    from_: Annotated[int, Query(alias="from", ge=1, le=MAX_SEQ)],
-    to: Annotated[int, Query(ge=1, le=MAX_SEQ)],
+    from_: Annotated[int, Query(alias="from", ge=0, le=MAX_SEQ)],
+    to: Annotated[int, Query(ge=0, le=MAX_SEQ)],
 ) -> Any:
     with svc.reader(estate) as r:
         hashes = r.consistency_proof(from_, to)
@@ -149,7 +165,15 @@ def consistency(
     "/{estate}/vouchers/{sha256}",
     summary="A voucher's bytes",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}}},
+    responses={
+        200: {
+            "content": {
+                m: {"schema": {"type": "string", "format": "binary"}}
+                for m in ("application/pdf", "image/jpeg", "image/png", "image/webp")
+            }
+        },
+        410: {"description": "withdrawn by a later entry"},
+    },
 )
 def voucher(estate: str, sha256: str, svc: Svc) -> Response:
     from api.vouchers import get_voucher

@@ -27,6 +27,10 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.Problem, "content": {"application/problem+json": {}}}
     for code in (400, 403, 409, 413, 422, 429)
 }
+VOUCHER_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"model": schemas.Problem, "content": {"application/problem+json": {}}}
+    for code in (413, 415, 422, 429)
+}
 
 
 def signed_from(value: Any, path: str) -> SignedPayload:
@@ -52,7 +56,10 @@ def _limits(request: Request) -> Any:
         }
     },
     responses={
-        200: {"description": "the payload id was already in the log (safe retry)"},
+        200: {
+            "description": "the payload id was already in the log (safe retry)",
+            "model": schemas.EntryItem,
+        },
         **PROBLEM_RESPONSES,
     },
 )
@@ -71,6 +78,7 @@ async def post_entry(estate: str, request: Request, svc: Svc) -> Response:
 @router.post(
     "/{estate}/entries:batch",
     status_code=201,
+    response_model=schemas.EntriesOut,
     summary="Append up to 1,000 signed payloads atomically",
     openapi_extra={
         "requestBody": {
@@ -78,7 +86,13 @@ async def post_entry(estate: str, request: Request, svc: Svc) -> Response:
             "content": {"application/json": {"schema": schemas.BatchIn.model_json_schema()}},
         }
     },
-    responses=PROBLEM_RESPONSES,
+    responses={
+        200: {
+            "description": "every payload id was already in the log",
+            "model": schemas.EntriesOut,
+        },
+        **PROBLEM_RESPONSES,
+    },
 )
 async def post_batch(estate: str, request: Request, svc: Svc) -> Response:
     request.app.state.limiter.check(request)
@@ -103,6 +117,7 @@ async def post_batch(estate: str, request: Request, svc: Svc) -> Response:
 @router.put(
     "/{estate}/vouchers/{sha256}",
     status_code=201,
+    response_model=schemas.VoucherStored,
     summary="Upload a voucher whose bytes hash to its name",
     openapi_extra={
         "requestBody": {
@@ -113,7 +128,10 @@ async def post_batch(estate: str, request: Request, svc: Svc) -> Response:
             },
         }
     },
-    responses=PROBLEM_RESPONSES,
+    responses={
+        200: {"description": "already stored", "model": schemas.VoucherStored},
+        **VOUCHER_PROBLEMS,
+    },
 )
 async def put_voucher(estate: str, sha256: str, request: Request, svc: Svc) -> Response:
     from api.deps import read_body

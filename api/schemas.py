@@ -103,6 +103,19 @@ class LogKey(Strict):
     vkey: str = Field(examples=["trustledger.example/estates/qingliang-2+c74f20a3+ARpc2Q…"])
 
 
+class LogKeyEntry(Strict):
+    vkey: str
+    from_size: int = Field(description="signs checkpoints of sizes greater than this")
+    handover: str | None = Field(
+        description="the checkpoint of size from_size signed by the previous and this key"
+    )
+
+
+class LogKeyHistory(Strict):
+    origin: str
+    keys: list[LogKeyEntry] = Field(description="oldest first; the last is the current key")
+
+
 class EntryItem(Strict):
     seq: int
     leaf: str = Field(description="base64 of the exact leaf bytes (RFC 8785 of `entry`)")
@@ -153,3 +166,46 @@ class Problem(BaseModel):
     status: int
     detail: str
     field: str | None = None
+
+
+class EntriesOut(Strict):
+    """The entries a batch post appended (or found already there), in request order."""
+
+    entries: list[EntryItem]
+
+
+class VoucherStored(Strict):
+    sha256: str
+    size: int
+    media_type: str = Field(examples=["application/pdf"])
+
+
+PROBLEM_JSON = "application/problem+json"
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what errors really are (in place; returns ``doc``).
+
+    Every 4xx/5xx response is ``application/problem+json`` with the ``Problem`` schema
+    (FastAPI's default 422 ``HTTPValidationError`` in ``application/json`` is never
+    sent: validation errors go through the problem handler too), and every operation
+    on an estate may answer 404.
+    """
+    components = doc.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = Problem.model_json_schema()
+    for path, ops in doc.get("paths", {}).items():
+        for op in ops.values():
+            responses = op.setdefault("responses", {})
+            if "{estate}" in path:
+                responses.setdefault("404", {"description": "Not Found"})
+            for code, response in responses.items():
+                if code[0] in "45":
+                    if response.get("description") == "Validation Error":
+                        response["description"] = "Invalid input"
+                    response["content"] = {PROBLEM_JSON: {"schema": dict(_PROBLEM_REF)}}
+    text = repr(doc.get("paths"))
+    for name in ("HTTPValidationError", "ValidationError"):
+        if f"#/components/schemas/{name}'" not in text:
+            components.pop(name, None)
+    return doc

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     """Writes per second allowed per client address (0: no limit)."""
     write_burst: int = 500
     """Writes a client may make at once before the rate applies."""
+    operator_auth_rate: float = 5 / 60
+    """Failed operator authentications per second allowed per client address (0: no limit)."""
+    operator_auth_burst: int = 10
+    """Failed operator authentications a client may make before the rate applies."""
     lang: str = "zh"
     """Language of messages for people: ``zh`` (default) or ``en``."""
 

@@ -37,11 +37,25 @@ def _check_name(sha256: str) -> None:
         )
 
 
+def _refuse_redacted(svc: LedgerService, estate: str, sha256: str) -> None:
+    """410 if a redaction entry withdrew these bytes (deleting any left behind)."""
+    with svc.reader(estate) as r:  # the estate must exist
+        redaction = svc.redaction(r.session, estate, sha256)
+    if redaction is not None:
+        svc.blobs_for(estate).delete(sha256)  # bytes a crash left after the commit
+        seq, reason = redaction
+        raise Problem(
+            "voucher-redacted", f"withdrawn by entry {seq}: {reason}", seq=seq, reason=reason
+        )
+
+
 def store_voucher(svc: LedgerService, estate: str, sha256: str, data: bytes) -> tuple[bool, str]:
-    """Store ``data`` under its hash for ``estate``; (newly stored?, media type)."""
+    """Store ``data`` under its hash for ``estate``; (newly stored?, media type).
+
+    Bytes that a redaction withdrew are refused (410) for good.
+    """
     _check_name(sha256)
-    with svc.reader(estate):  # the estate must exist
-        pass
+    _refuse_redacted(svc, estate, sha256)
     if hashlib.sha256(data).hexdigest() != sha256:
         raise Problem(
             "voucher-mismatch",
@@ -59,13 +73,7 @@ def store_voucher(svc: LedgerService, estate: str, sha256: str, data: bytes) -> 
 
 def get_voucher(svc: LedgerService, estate: str, sha256: str) -> Response:
     _check_name(sha256)
-    with svc.reader(estate) as r:
-        redaction = svc.redaction(r.session, estate, sha256)
-    if redaction is not None:
-        seq, reason = redaction
-        raise Problem(
-            "voucher-redacted", f"withdrawn by entry {seq}: {reason}", seq=seq, reason=reason
-        )
+    _refuse_redacted(svc, estate, sha256)
     data = svc.blobs_for(estate).get(sha256)
     if data is None:
         raise Problem("not-found", f"no voucher {sha256} in estate {estate}")

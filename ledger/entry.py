@@ -33,7 +33,10 @@ def format_recorded_at(when: dt.datetime) -> str:
 def parse_recorded_at(text: str) -> dt.datetime:
     if not _RECORDED_AT.fullmatch(text):
         raise InvalidInput("recorded_at: expected YYYY-MM-DDTHH:MM:SS.mmmZ", field="recorded_at")
-    return dt.datetime.fromisoformat(text[:-1] + "+00:00")
+    try:
+        return dt.datetime.fromisoformat(text[:-1] + "+00:00")
+    except ValueError as e:  # the pattern admits e.g. month 13 or second 60
+        raise InvalidInput(f"recorded_at: {e}", field="recorded_at") from e
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class Entry:
 def parse_entry(value: Any) -> Entry:
     """Read a stored entry object strictly (its payload with :func:`parse_payload`)."""
     o = Obj(value, "entry", {"seq", "prev", "recorded_at", "payload", "signatures"}, set())
-    seq = o.int("seq", lo=0, hi=2**53)
+    seq = o.int("seq", lo=0, hi=2**53 - 1)
     prev_raw = o.raw("prev")
     if (seq == 0) != (prev_raw is None):
         raise InvalidInput("entry.prev: null exactly for entry 0", field="entry.prev")

@@ -7,6 +7,7 @@ what an author signs must be exactly what the ledger understands.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import re
 from collections.abc import Mapping
@@ -25,7 +26,9 @@ MAX_TEXT = 2000
 class Obj:
     """A JSON object being read field by field, with the path used in error messages."""
 
-    def __init__(self, value: Any, path: str, required: set[str], optional: set[str]) -> None:
+    def __init__(
+        self, value: Any, path: builtins.str, required: set[str], optional: set[str]
+    ) -> None:
         if not isinstance(value, Mapping):
             raise InvalidInput(f"{path}: expected an object", field=path)
         missing = required - value.keys()
@@ -39,18 +42,23 @@ class Obj:
         self.value = value
         self.path = path
 
-    def has(self, name: str) -> bool:
+    def has(self, name: builtins.str) -> bool:
         return name in self.value
 
-    def at(self, name: str) -> str:
+    def at(self, name: builtins.str) -> builtins.str:
         return f"{self.path}.{name}"
 
-    def raw(self, name: str, default: Any = None) -> Any:
+    def raw(self, name: builtins.str, default: Any = None) -> Any:
         return self.value.get(name, default)
 
     def str(
-        self, name: str, *, default: str | None = None, min_len: int = 1, max_len: int = MAX_TEXT
-    ) -> str:
+        self,
+        name: builtins.str,
+        *,
+        default: builtins.str | None = None,
+        min_len: builtins.int = 1,
+        max_len: builtins.int = MAX_TEXT,
+    ) -> builtins.str:
         if name not in self.value and default is not None:
             return default
         value = self.value.get(name)
@@ -64,13 +72,15 @@ class Obj:
             )
         return value
 
-    def match(self, name: str, pattern: re.Pattern[str], what: str) -> str:
+    def match(
+        self, name: builtins.str, pattern: re.Pattern[builtins.str], what: builtins.str
+    ) -> builtins.str:
         value = self.str(name, max_len=200)
         if not pattern.fullmatch(value):
             raise InvalidInput(f"{self.at(name)}: not a valid {what}", field=self.at(name))
         return value
 
-    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+    def choice(self, name: builtins.str, choices: tuple[builtins.str, ...]) -> builtins.str:
         value = self.str(name, max_len=64)
         if value not in choices:
             raise InvalidInput(
@@ -78,19 +88,28 @@ class Obj:
             )
         return value
 
-    def int(self, name: str, *, lo: int, hi: int, default: int | None = None) -> int:
+    def int(
+        self,
+        name: builtins.str,
+        *,
+        lo: builtins.int,
+        hi: builtins.int,
+        default: builtins.int | None = None,
+    ) -> builtins.int:
         if name not in self.value and default is not None:
             return default
         return read_int(self.value.get(name), self.at(name), lo=lo, hi=hi)
 
-    def amount(self, name: str) -> int:
+    def amount(self, name: builtins.str) -> builtins.int:
         return read_amount(self.value.get(name), self.at(name))
 
-    def date(self, name: str) -> dt.date:
+    def date(self, name: builtins.str) -> dt.date:
         text = self.str(name, max_len=10)
         return read_date(text, self.at(name))
 
-    def list(self, name: str, *, min_len: int = 0, max_len: int = 1000) -> list[Any]:
+    def list(
+        self, name: builtins.str, *, min_len: builtins.int = 0, max_len: builtins.int = 1000
+    ) -> builtins.list[Any]:
         value = self.value.get(name, [] if min_len == 0 else None)
         field = self.at(name)
         if not isinstance(value, list):

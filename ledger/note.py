@@ -238,15 +238,34 @@ class Note:
 
 def sign_note(text: str, signer: NoteSigner) -> str:
     """Sign ``text`` into a note: ``text``, a blank line, ``— name base64(key id || sig)``."""
+    return sign_note_multi(text, [signer])
+
+
+def sign_note_multi(text: str, signers: Sequence[NoteSigner]) -> str:
+    """Sign ``text`` into a note carrying one signature line per signer, in order.
+
+    Each line verifies on its own, so a verifier that trusts any one of the keys
+    accepts the note (spec, "Signatures"). Two signers with the same name and key
+    id would be ambiguous and are refused.
+    """
     _check_text(text, "text")
     if not text.endswith("\n"):
         raise NoteError("note text must end with a newline", field="text")
-    _check_name(signer.name)
-    if len(signer.key_id) != KEY_ID_SIZE:
-        raise NoteError("a key id is 4 bytes", field="key_id")
-    signature = signer.sign(text.encode("utf-8"))
-    encoded = base64.b64encode(signer.key_id + signature).decode("ascii")
-    return f"{text}\n{SIGNATURE_PREFIX}{signer.name} {encoded}\n"
+    if not 0 < len(signers) <= MAX_SIGNATURES:
+        raise NoteError(f"a note has 1 to {MAX_SIGNATURES} signatures", field="signers")
+    message = text.encode("utf-8")
+    seen: set[tuple[str, bytes]] = set()
+    lines = []
+    for signer in signers:
+        _check_name(signer.name)
+        if len(signer.key_id) != KEY_ID_SIZE:
+            raise NoteError("a key id is 4 bytes", field="key_id")
+        if (signer.name, signer.key_id) in seen:
+            raise NoteError(f"key {signer.name!r} would sign twice", field="signers")
+        seen.add((signer.name, signer.key_id))
+        encoded = base64.b64encode(signer.key_id + signer.sign(message)).decode("ascii")
+        lines.append(f"{SIGNATURE_PREFIX}{signer.name} {encoded}\n")
+    return f"{text}\n" + "".join(lines)
 
 
 def _parse_signature_line(line: str) -> NoteSignature:

@@ -25,7 +25,17 @@ from ledger.fields import MAX_AMOUNT, Obj
 from ledger.policy import ROLES, Policy, Role, parse_policy
 
 PAYLOAD_VERSION = 1
-KINDS = ("genesis", "key", "account", "transaction", "reversal", "budget", "document", "policy")
+KINDS = (
+    "genesis",
+    "key",
+    "account",
+    "transaction",
+    "reversal",
+    "budget",
+    "document",
+    "policy",
+    "redaction",
+)
 ACCOUNT_TYPES = ("asset", "liability", "equity", "income", "expense")
 ACCOUNT_ROOTS: Mapping[str, str] = {
     "Assets": "asset",
@@ -45,6 +55,11 @@ ESTATE_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 ACCOUNT_NAME = re.compile(r"(Assets|Liabilities|Equity|Income|Expenses)(:[A-Z0-9][A-Za-z0-9-]*)+")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 MEDIA_TYPE = re.compile(r"[a-z]+/[a-z0-9.+-]+")
+
+
+def is_bank_account(name: str) -> bool:
+    """``Assets:Bank`` or an account below it (not merely a name that starts alike)."""
+    return name == BANK_PREFIX or name.startswith(BANK_PREFIX + ":")
 
 
 def author_key_id(public_key: bytes) -> str:
@@ -113,7 +128,7 @@ class TransactionBody:
     @property
     def bank_outflow(self) -> bool:
         """True when money leaves a trust bank account (the co-signed case)."""
-        return any(p.account.startswith(BANK_PREFIX) and p.amount < 0 for p in self.postings)
+        return any(is_bank_account(p.account) and p.amount < 0 for p in self.postings)
 
 
 @dataclass(frozen=True)
@@ -139,6 +154,14 @@ class PolicyBody:
     policy: Policy
 
 
+@dataclass(frozen=True)
+class RedactionBody:
+    """Withdraws the bytes of a voucher an earlier entry referenced; the entry stays."""
+
+    sha256: str  # lowercase hex, as in the earlier entry's ``vouchers``
+    reason: str
+
+
 Body = (
     GenesisBody
     | KeyBody
@@ -148,6 +171,7 @@ Body = (
     | BudgetBody
     | DocumentBody
     | PolicyBody
+    | RedactionBody
 )
 
 
@@ -242,7 +266,7 @@ def _transaction(o: Obj) -> TransactionBody:
 
 
 def _reversal(o: Obj) -> ReversalBody:
-    return ReversalBody(o.int("target", lo=1, hi=2**53), o.str("reason", max_len=500))
+    return ReversalBody(o.int("target", lo=1, hi=2**53 - 1), o.str("reason", max_len=500))
 
 
 def _budget(o: Obj) -> BudgetBody:
@@ -262,6 +286,12 @@ def _policy(o: Obj) -> PolicyBody:
     return PolicyBody(parse_policy(o.raw("policy"), o.at("policy")))
 
 
+def _redaction(o: Obj) -> RedactionBody:
+    return RedactionBody(
+        o.match("sha256", SHA256_HEX, "lowercase hex SHA-256"), o.str("reason", max_len=500)
+    )
+
+
 _BODIES: Mapping[str, tuple[set[str], set[str], Any]] = {
     "genesis": ({"name", "address", "currency", "households", "keys", "policy"}, set(), _genesis),
     "key": ({"action"}, {"public_key", "role", "holder", "key_id", "reason"}, _key),
@@ -271,6 +301,7 @@ _BODIES: Mapping[str, tuple[set[str], set[str], Any]] = {
     "budget": ({"year", "lines"}, set(), _budget),
     "document": ({"title", "doc_type"}, set(), _document),
     "policy": ({"policy"}, set(), _policy),
+    "redaction": ({"sha256", "reason"}, set(), _redaction),
 }
 
 

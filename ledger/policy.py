@@ -4,7 +4,12 @@ A policy maps each class of entry to a rule over the roles of its signers. A rul
 has ``all_of`` (at least one signature by each of these roles) and ``any_of`` (at
 least one signature by any of these roles). The default policy: money leaving an
 ``Assets:Bank`` account needs a trustee and a committee signature; other
-transactions one of either; key and policy changes the committee and the operator.
+transactions one of either; key and policy changes the committee and the operator;
+withdrawing a voucher's bytes (redaction) the committee.
+
+Rules added after payload v1 (:data:`LATER_RULES`) are optional in a policy
+object and default to :data:`DEFAULT_POLICY`'s, so genesis and policy entries
+signed before they existed stay valid.
 
 Pure: evaluates values, never reads the log. Which class an entry falls in is
 decided by :mod:`ledger.validate`, which knows the entry's postings.
@@ -30,7 +35,7 @@ ROLE_NAMES_ZH: Mapping[str, str] = {
     "operator": "平台运营方",
 }
 
-RULES: tuple[str, ...] = (
+V1_RULES: tuple[str, ...] = (
     "genesis",  # founding the estate's log
     "spend",  # a transaction that credits (takes money out of) an Assets:Bank account
     "income",  # any other transaction
@@ -41,6 +46,12 @@ RULES: tuple[str, ...] = (
     "document",  # disclosing a document
     "policy",  # changing this policy
 )
+"""The rules of payload v1: every policy object must name each of them."""
+LATER_RULES: tuple[str, ...] = (
+    "redaction",  # withdrawing a voucher's bytes (the entry that referenced it stays)
+)
+"""Rules added later: optional in a policy object, filled from :data:`DEFAULT_POLICY`."""
+RULES: tuple[str, ...] = V1_RULES + LATER_RULES
 
 
 @dataclass(frozen=True)
@@ -56,26 +67,32 @@ class Rule:
             out["any_of"] = list(self.any_of)
         return out
 
-    def check(self, rule_name: str, signer_roles: Iterable[str]) -> None:
-        """Raise :class:`MissingSignature` naming the first role that has not signed."""
+    def missing(self, signer_roles: Iterable[str]) -> list[str]:
+        """Every requirement not yet met: each missing ``all_of`` role, then ``a|b|…``
+        for an unmet ``any_of``. Empty when the signers satisfy the rule."""
         have = set(signer_roles)
-        for role in self.all_of:
-            if role not in have:
-                raise MissingSignature(
-                    f"{rule_name}: needs a signature by a {role} key "
-                    f"({ROLE_NAMES_ZH[role]}); signed by: {_roles(have)}",
-                    field="signatures",
-                    rule=rule_name,
-                    role=role,
-                )
+        out: list[str] = [role for role in self.all_of if role not in have]
         if self.any_of and not have.intersection(self.any_of):
-            raise MissingSignature(
-                f"{rule_name}: needs a signature by one of {', '.join(self.any_of)}; "
-                f"signed by: {_roles(have)}",
-                field="signatures",
-                rule=rule_name,
-                role="|".join(self.any_of),
-            )
+            out.append("|".join(self.any_of))
+        return out
+
+    def check(self, rule_name: str, signer_roles: Iterable[str]) -> None:
+        """Raise :class:`MissingSignature` naming the first requirement that is not met."""
+        have = set(signer_roles)
+        missing = self.missing(have)
+        if not missing:
+            return
+        role = missing[0]
+        if role in self.all_of:
+            needs = f"a signature by a {role} key ({ROLE_NAMES_ZH[role]})"
+        else:
+            needs = f"a signature by one of {', '.join(self.any_of)}"
+        raise MissingSignature(
+            f"{rule_name}: needs {needs}; signed by: {_roles(have)}",
+            field="signatures",
+            rule=rule_name,
+            role=role,
+        )
 
 
 def _roles(have: set[str]) -> str:
@@ -110,6 +127,7 @@ DEFAULT_POLICY = Policy(
         ("budget", Rule(all_of=("committee",))),
         ("document", Rule(any_of=("trustee", "committee", "supervisor", "auditor"))),
         ("policy", Rule(all_of=("committee", "operator"))),
+        ("redaction", Rule(all_of=("committee",))),
     )
 )
 
@@ -125,10 +143,17 @@ def _roles_list(obj: Obj, name: str) -> tuple[Role, ...]:
 
 
 def parse_policy(value: Any, path: str = "policy") -> Policy:
-    """Strictly parse a policy object; every rule in :data:`RULES` must be present."""
-    obj = Obj(value, path, set(RULES), set())
+    """Strictly parse a policy object.
+
+    Every rule of :data:`V1_RULES` must be present; one of :data:`LATER_RULES` that
+    is absent takes the default policy's rule. Unknown rule names are refused.
+    """
+    obj = Obj(value, path, set(V1_RULES), set(LATER_RULES))
     rules = []
     for name in RULES:
+        if not obj.has(name):
+            rules.append((name, DEFAULT_POLICY.rule(name)))
+            continue
         r = Obj(obj.raw(name), obj.at(name), set(), {"all_of", "any_of"})
         rule = Rule(all_of=_roles_list(r, "all_of"), any_of=_roles_list(r, "any_of"))
         if not rule.all_of and not rule.any_of:

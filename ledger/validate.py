@@ -4,8 +4,12 @@
 log as it stands (the :class:`LedgerView`): signatures by registered, unrevoked keys
 of this estate; the policy (which roles must sign this kind); double entry (postings
 balance, accounts open); reversals (target exists, is a transaction, not yet
-reversed); key and account lifecycle. It raises the first failure, naming it, and
-otherwise returns the :class:`Effects` the append has on derived state.
+reversed); key and account lifecycle; redactions (the voucher was referenced and
+is not yet redacted; no entry references a redacted voucher). It raises the first
+failure, naming it, and otherwise returns the :class:`Effects` the append has on
+derived state. ``missing_roles`` runs the same checks but, instead of refusing an
+entry the policy does not yet allow, says which roles still have to sign (for
+proposals waiting for co-signatures).
 
 :class:`MemoryState` is a view built by folding entries in memory (used by audits,
 ``trustledger verify`` and tests); storage implements the same view with queries.
@@ -15,7 +19,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from ledger.errors import (
@@ -39,10 +43,11 @@ from ledger.payload import (
     Payload,
     PolicyBody,
     Posting,
+    RedactionBody,
     ReversalBody,
     TransactionBody,
 )
-from ledger.policy import Policy
+from ledger.policy import Policy, Rule
 from ledger.signing import Signature, payload_signing_bytes, verify_payload_signature
 
 
@@ -81,6 +86,10 @@ class LedgerView(Protocol):
 
     def reversed_by(self, seq: int) -> int | None: ...
 
+    def voucher_state(self, sha256: str) -> tuple[bool, int | None]:
+        """(an entry references this voucher, seq of the entry that redacted it or None)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Effects:
@@ -96,6 +105,8 @@ class Effects:
     account_closed: str | None = None
     reverses: int | None = None
     policy: Policy | None = None
+    vouchers: tuple[str, ...] = ()  # sha256 of every voucher the entry references
+    redacts: tuple[str, str] | None = None  # (sha256, reason) of a withdrawn voucher
 
 
 def rule_for(payload: Payload, view: LedgerView) -> str:
@@ -176,6 +187,13 @@ def _effects_of_body(view: LedgerView, payload: Payload, seq: int, rule: str) ->
                 f"entry {target} was already reversed by entry {done}", field="payload.body.target"
             )
         negated = tuple(Posting(p.account, -p.amount) for p in postings)
+        for p in negated:
+            acct = view.account(p.account)
+            if acct is None or acct.closed_seq is not None:
+                raise InvalidReversal(
+                    f"entry {target} posts to {p.account}, which is closed now",
+                    field="payload.body.target",
+                )
         return Effects(seq, payload.kind, rule, postings=negated, reverses=target)
     if isinstance(body, AccountBody):
         existing = view.account(body.name)
@@ -211,18 +229,51 @@ def _effects_of_body(view: LedgerView, payload: Payload, seq: int, rule: str) ->
         return Effects(seq, payload.kind, rule)
     if isinstance(body, PolicyBody):
         return Effects(seq, payload.kind, rule, policy=body.policy)
+    if isinstance(body, RedactionBody):
+        return _redaction(view, payload, body, seq, rule)
     if not payload.vouchers:
         raise LogStateError("a document entry needs at least one voucher", field="payload.vouchers")
     return Effects(seq, payload.kind, rule)
+
+
+def _redaction(
+    view: LedgerView, payload: Payload, body: RedactionBody, seq: int, rule: str
+) -> Effects:
+    referenced, redacted = view.voucher_state(body.sha256)
+    where = "payload.body.sha256"
+    if redacted is not None:
+        raise LogStateError(
+            f"voucher {body.sha256} was already redacted by entry {redacted}",
+            field=where,
+            seq=redacted,
+        )
+    if not referenced:
+        raise LogStateError(
+            f"voucher {body.sha256} is not referenced by any entry of this log", field=where
+        )
+    if any(v.sha256 == body.sha256 for v in payload.vouchers):
+        raise LogStateError(
+            "a redaction cannot reference the voucher it withdraws", field="payload.vouchers"
+        )
+    return Effects(seq, payload.kind, rule, redacts=(body.sha256, body.reason))
 
 
 def _record(spec: KeySpec, seq: int) -> KeyRecord:
     return KeyRecord(spec.key_id, spec.public_key, spec.role, spec.holder, seq)
 
 
-def check_append(view: LedgerView, payload: Payload, signatures: Iterable[Signature]) -> Effects:
-    """Decide whether ``payload`` signed by ``signatures`` may become entry ``view.size``."""
-    seq = view.size
+def _founding(body: GenesisBody) -> dict[str, KeyRecord]:
+    return {k.key_id: _record(k, 0) for k in body.keys}
+
+
+def _authorise(
+    view: LedgerView, payload: Payload, signatures: Iterable[Signature]
+) -> tuple[str, Rule, list[KeyRecord]]:
+    """The checks before the policy: estate, place in the log, every signature verifies.
+
+    Returns the name of the policy rule the entry falls under, that rule, and the
+    signers' key records.
+    """
     if payload.estate != view.estate:
         raise WrongEstate(
             f"payload is for estate {payload.estate!r}, this log is {view.estate!r}",
@@ -230,20 +281,57 @@ def check_append(view: LedgerView, payload: Payload, signatures: Iterable[Signat
         )
     body = payload.body
     if isinstance(body, GenesisBody):
-        if seq != 0:
+        if view.size != 0:
             raise LogStateError("the log already has a genesis entry", field="payload.kind")
-        founding = {k.key_id: _record(k, 0) for k in body.keys}
-        signers = check_signatures(view.estate, payload, signatures, founding.get)
-        body.policy.check("genesis", [s.role for s in signers])
-        return Effects(
-            0, "genesis", "genesis", keys_added=tuple(founding.values()), policy=body.policy
-        )
-    if seq == 0:
+        signers = check_signatures(view.estate, payload, signatures, _founding(body).get)
+        # The platform operator founds every log, whatever the genesis's own policy says:
+        # a genesis could otherwise authorise itself with a rule of its own making.
+        own = body.policy.rule("genesis")
+        floor = Rule(all_of=tuple(dict.fromkeys(("operator", *own.all_of))), any_of=own.any_of)
+        return "genesis", floor, signers
+    if view.size == 0:
         raise LogStateError("the first entry of a log must be its genesis", field="payload.kind")
     rule = rule_for(payload, view)
     signers = check_signatures(view.estate, payload, signatures, view.key)
-    view.policy().check(rule, [s.role for s in signers])
-    return _effects_of_body(view, payload, seq, rule)
+    return rule, view.policy().rule(rule), signers
+
+
+def _effects(view: LedgerView, payload: Payload, rule: str) -> Effects:
+    """The checks after the policy (the body against the log) and the entry's effects."""
+    body = payload.body
+    vouchers = tuple(v.sha256 for v in payload.vouchers)
+    if isinstance(body, GenesisBody):
+        keys = tuple(_founding(body).values())
+        return Effects(0, "genesis", rule, keys_added=keys, policy=body.policy, vouchers=vouchers)
+    for i, sha256 in enumerate(vouchers):
+        redacted = view.voucher_state(sha256)[1]
+        if redacted is not None:
+            raise LogStateError(
+                f"voucher {sha256} was redacted by entry {redacted} and cannot be referenced",
+                field=f"payload.vouchers[{i}].sha256",
+                seq=redacted,
+            )
+    return replace(_effects_of_body(view, payload, view.size, rule), vouchers=vouchers)
+
+
+def check_append(view: LedgerView, payload: Payload, signatures: Iterable[Signature]) -> Effects:
+    """Decide whether ``payload`` signed by ``signatures`` may become entry ``view.size``."""
+    rule, requirement, signers = _authorise(view, payload, signatures)
+    requirement.check(rule, [s.role for s in signers])
+    return _effects(view, payload, rule)
+
+
+def missing_roles(view: LedgerView, payload: Payload, signatures: Iterable[Signature]) -> list[str]:
+    """What the policy still asks for before ``payload`` may become entry ``view.size``.
+
+    Runs every check of :func:`check_append` except the policy's verdict, raising as
+    it would (a bad signature, a body that does not fit the log); then returns the
+    unmet requirements — a role, or ``"a|b"`` for one of several — or ``[]`` when
+    :func:`check_append` would accept the entry now.
+    """
+    rule, requirement, signers = _authorise(view, payload, signatures)
+    _effects(view, payload, rule)
+    return requirement.missing(s.role for s in signers)
 
 
 @dataclass
@@ -257,6 +345,8 @@ class MemoryState:
     accounts: dict[str, AccountRecord] = field(default_factory=dict)
     transactions: dict[int, tuple[Posting, ...]] = field(default_factory=dict)
     reversals: dict[int, int] = field(default_factory=dict)
+    vouchers: dict[str, int] = field(default_factory=dict)  # sha256 -> first referencing seq
+    redactions: dict[str, int] = field(default_factory=dict)  # sha256 -> redaction seq
 
     def policy(self) -> Policy:
         if self._policy is None:
@@ -274,6 +364,9 @@ class MemoryState:
 
     def reversed_by(self, seq: int) -> int | None:
         return self.reversals.get(seq)
+
+    def voucher_state(self, sha256: str) -> tuple[bool, int | None]:
+        return sha256 in self.vouchers, self.redactions.get(sha256)
 
     def apply(self, effects: Effects) -> None:
         """Record an accepted entry (the result of :func:`check_append`)."""
@@ -297,4 +390,8 @@ class MemoryState:
             self.reversals[effects.reverses] = effects.seq
         if effects.policy is not None:
             self._policy = effects.policy
+        for sha256 in effects.vouchers:
+            self.vouchers.setdefault(sha256, effects.seq)
+        if effects.redacts is not None:
+            self.redactions[effects.redacts[0]] = effects.seq
         self.size = effects.seq + 1

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import false as sql_false
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
@@ -40,9 +41,10 @@ from ledger.storage.models import (
     EntryFactRow,
     EntryRow,
     EstateRow,
-    LogKeyRow,
     KeyRow,
+    LogKeyRow,
     PostingRow,
+    RedactionRow,
     ReversalRow,
     TreeHashRow,
     VoucherRefRow,
@@ -74,10 +76,21 @@ class SignedPayload:
         return cls(parse_payload(payload), parse_signatures(signatures))
 
 
+def begin_write(session: Session) -> None:
+    """On SQLite, take the database's write lock now, before any read.
+
+    A WAL transaction that reads first and writes later fails at once ("database is
+    locked") when another writer committed in between; one whose first statement
+    is a write waits its turn instead. An UPDATE matching no row still starts the
+    write transaction. PostgreSQL needs nothing here (row locks do the work).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(EstateRow).where(sql_false()).values(size=EstateRow.size))
+
+
 def lock_estate(session: Session, estate: str) -> EstateRow:
     """Take the estate's append lock and return its row (fresh, not cached)."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(EstateRow).where(EstateRow.id == estate).values(size=EstateRow.size))
+    begin_write(session)
     row = session.scalar(
         select(EstateRow)
         .where(EstateRow.id == estate)
@@ -131,17 +144,21 @@ class Appender:
         row = lock_estate(self.session, self.estate)
         if row.origin != self.signer.name:
             raise LogStateError(f"log key is for {self.signer.name}, estate origin is {row.origin}")
+        if row.vkey != self.signer.vkey:
+            # A rotation committed after the caller loaded its key: never sign with a
+            # key the estate no longer publishes.
+            raise LogStateError(f"the log key of estate {self.estate} changed; try again")
         view = DbView(self.session, row)
         start = row.size
         compact = CompactRange(start, view.read_hashes(CompactRange.indexes_for(start)))
         prev, last_time = self._head(start)
         trust_balance = self._trust_balance()
         out: list[Appended] = []
-        batch_ids: dict[str, Appended] = {}
+        batch_ids = self._existing([item.payload.id for item in items])
         rows: dict[str, list[dict[str, Any]]] = {}
         for i, item in enumerate(items):
             try:
-                done = batch_ids.get(item.payload.id) or self._existing(item.payload)
+                done = batch_ids.get(item.payload.id)
                 if done is not None:
                     _same_payload(done.entry, item.payload)
                     out.append(Appended(done.entry, done.leaf, False))
@@ -191,15 +208,17 @@ class Appender:
         )
         return int(last or 0)
 
-    def _existing(self, payload: Payload) -> Appended | None:
-        leaf = self.session.scalar(
+    def _existing(self, ids: Sequence[str]) -> dict[str, Appended]:
+        """Entries already in the log under any of these payload ids (one query)."""
+        if not ids:
+            return {}
+        leaves = self.session.scalars(
             select(EntryRow.leaf).where(
-                EntryRow.estate_id == self.estate, EntryRow.payload_id == payload.id
+                EntryRow.estate_id == self.estate, EntryRow.payload_id.in_(set(ids))
             )
         )
-        if leaf is None:
-            return None
-        return Appended(parse_leaf(leaf), leaf, False)
+        found = (parse_leaf(leaf) for leaf in leaves)
+        return {e.payload.id: Appended(e, e.leaf_bytes(), False) for e in found}
 
     def _write(
         self,
@@ -216,6 +235,7 @@ class Appender:
             "account": AccountRow,
             "reversal": ReversalRow,
             "voucher": VoucherRefRow,
+            "redaction": RedactionRow,
             "fact": EntryFactRow,
             "hash": TreeHashRow,
         }
@@ -333,6 +353,11 @@ def _collect(
     for v in p.vouchers:
         rows.setdefault("voucher", []).append(
             {"estate_id": estate, "sha256": v.sha256, "seq": entry.seq}
+        )
+    if fx.redacts is not None:
+        sha256, reason = fx.redacts
+        rows.setdefault("redaction", []).append(
+            {"estate_id": estate, "sha256": sha256, "seq": entry.seq, "reason": reason}
         )
 
 

@@ -2,7 +2,8 @@
 
 :class:`BlobStore` is the interface; :class:`FilesystemBlobStore` keeps blobs under
 ``DATA_DIR/vouchers/ab/abcdef…``, written to a temporary file, fsynced and renamed,
-so a crash never leaves a partial blob under its final name.
+so a crash never leaves a partial blob under its final name. ``delete`` exists for
+redaction only: bytes withdrawn by a signed ``redaction`` entry.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ class BlobStore(Protocol):
     def put(self, sha256: str, data: bytes) -> None: ...
     def get(self, sha256: str) -> bytes | None: ...
     def exists(self, sha256: str) -> bool: ...
+    def delete(self, sha256: str) -> None:
+        """Remove the bytes (a redaction); absent bytes are not an error."""
+        ...
 
 
 class FilesystemBlobStore:
@@ -61,3 +65,15 @@ class FilesystemBlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self._path(sha256).exists()
+
+    def delete(self, sha256: str) -> None:
+        path = self._path(sha256)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the deletion survives a power cut like a write would
+        finally:
+            os.close(fd)

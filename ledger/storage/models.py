@@ -18,6 +18,7 @@ APPEND_ONLY_TABLES = (
     "postings",
     "entry_facts",
     "log_keys",
+    "redactions",
 )
 
 
@@ -179,6 +180,7 @@ class ProposalRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the payload id
     payload: Mapped[str] = mapped_column(Text)  # canonical JSON of the payload
     signatures: Mapped[str] = mapped_column(Text)  # JSON list of {"key", "sig"}
+    proposed_by: Mapped[str] = mapped_column(Text, server_default="[]")  # JSON key ids
     status: Mapped[str] = mapped_column(String(16))  # pending | appended | withdrawn
     seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[str] = mapped_column(String(24))

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ledger.errors import NotFound, ProofError
 from ledger.merkle import prove_consistency, prove_inclusion, tree_root
-from ledger.storage.models import CheckpointRow, EntryRow, EstateRow
+from ledger.storage.models import CheckpointRow, EntryRow, EstateRow, LogKeyRow
 from ledger.storage.view import DbView
 
 MAX_PAGE = 1000
@@ -61,6 +61,9 @@ class LogReader:
         return leaf
 
     def latest_checkpoint(self) -> StoredCheckpoint:
+        """The newest checkpoint. Right after a log key rotation (no entry since) its
+        note is the hand-over note, signed by the old and the new key, so that it
+        verifies under the key ``/log-key`` publishes now as well as the old one."""
         row = self.session.scalar(
             select(CheckpointRow)
             .where(CheckpointRow.estate_id == self.estate)
@@ -69,7 +72,12 @@ class LogReader:
         )
         if row is None:
             raise NotFound(f"estate {self.estate} has no checkpoint yet")
-        return StoredCheckpoint(row.size, row.root, row.note, row.signed_at)
+        handover = self.session.scalar(
+            select(LogKeyRow.handover_note).where(
+                LogKeyRow.estate_id == self.estate, LogKeyRow.from_size == row.size
+            )
+        )
+        return StoredCheckpoint(row.size, row.root, handover or row.note, row.signed_at)
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         rows = self.session.scalars(

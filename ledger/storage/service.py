@@ -7,19 +7,35 @@ repositories below never commit on their own.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ledger.errors import MissingVoucher, NotFound
-from ledger.storage.appender import Appended, Appender, Clock, SignedPayload, create_estate, utcnow
+from ledger.entry import format_recorded_at
+from ledger.errors import MissingVoucher
+from ledger.note import Signer
+from ledger.payload import RedactionBody
+from ledger.signing import Signature
+from ledger.storage import logkeys, proposals, tokens
+from ledger.storage.appender import (
+    Appended,
+    Appender,
+    Clock,
+    SignedPayload,
+    begin_write,
+    create_estate,
+    lock_estate,
+    utcnow,
+)
 from ledger.storage.blobs import BlobStore, FilesystemBlobStore
 from ledger.storage.db import make_engine, migrate, session_factory
 from ledger.storage.keyfiles import LogKeyStore
-from ledger.storage.models import EstateRow, HouseholdSaltRow
+from ledger.storage.models import EstateRow, HouseholdSaltRow, RedactionRow
 from ledger.storage.reader import LogReader
+from ledger.storage.view import DbView
 
 
 class LedgerService:
@@ -68,12 +84,44 @@ class LedgerService:
         with self.sessions() as session, session.begin():
             yield session
 
+    def _now(self) -> str:
+        return format_recorded_at(self.clock())
+
+    def _signer(self, row: EstateRow) -> Signer:
+        """The log key the database names for ``row`` (finishing an interrupted rotation)."""
+        return self.log_keys.load(row.id, row.origin, row.vkey)
+
+    def _after_commit(self, estate: str, appended: Sequence[Appended | None]) -> None:
+        """Delete the bytes of vouchers withdrawn by committed redaction entries.
+
+        After the commit, never before: a rolled-back redaction must not lose bytes.
+        A crash in between leaves bytes that are never served (the redactions table
+        answers first) and are deleted when the redaction is retried or the voucher
+        is asked for again.
+        """
+        store = self.blobs_for(estate)
+        for item in appended:
+            if item is not None and isinstance(item.entry.payload.body, RedactionBody):
+                store.delete(item.entry.payload.body.sha256)
+
     def create_estate(self, genesis: SignedPayload) -> Appended:
+        """Create an estate from its signed genesis (the same genesis again: the entry)."""
         estate = genesis.payload.estate
         self._check_vouchers(estate, [genesis])
-        signer = self.log_keys.create(estate, self.origin(estate))
-        with self.session() as s:
-            return create_estate(s, genesis, signer, self.clock)
+        for attempt in range(2):
+            try:
+                with self.session() as s:
+                    begin_write(s)
+                    row = s.get(EstateRow, estate)
+                    if row is None:
+                        signer = self.log_keys.create(estate, self.origin(estate))
+                    else:
+                        signer = self._signer(row)
+                    return create_estate(s, genesis, signer, self.clock)
+            except IntegrityError:
+                if attempt:  # a concurrent creation of this estate won: repeat against it
+                    raise
+        raise AssertionError("unreachable")
 
     def append(
         self,
@@ -83,19 +131,34 @@ class LedgerService:
     ) -> list[Appended]:
         """Append atomically; ``salts`` are (commitment, salt, unit) rows stored alongside."""
         with self.session() as s:
-            row = s.get(EstateRow, estate)
-            if row is None:
-                raise NotFound(f"estate {estate!r} does not exist", field="estate")
-            signer = self.log_keys.load(estate, row.origin)
+            # Lock before any read: on SQLite a transaction that reads first and then
+            # writes fails with "database is locked" (no busy wait) once another writer
+            # has committed since its read (WAL snapshot), instead of queueing.
+            row = lock_estate(s, estate)
+            signer = self._signer(row)
             self._check_vouchers(estate, items)
             out = Appender(s, estate, signer, self.clock).append(items)
-            for commitment, salt, unit in salts:
-                s.merge(
-                    HouseholdSaltRow(
-                        estate_id=estate, commitment=commitment, salt=salt, unit_id=unit
+            if salts:  # a retried post brings its salts again: store each once
+                known = set(
+                    s.scalars(
+                        select(HouseholdSaltRow.commitment).where(
+                            HouseholdSaltRow.estate_id == estate,
+                            HouseholdSaltRow.commitment.in_([c for c, _, _ in salts]),
+                        )
                     )
                 )
-            return out
+                salts = [x for x in salts if x[0] not in known]
+            if salts:
+                s.execute(
+                    insert(HouseholdSaltRow),
+                    [
+                        {"estate_id": estate, "commitment": c, "salt": salt, "unit_id": unit}
+                        for c, salt, unit in salts
+                    ],
+                )
+            proposals.mark_appended(s, estate, [a for a in out if a.created], self._now())
+        self._after_commit(estate, out)
+        return out
 
     @contextmanager
     def reader(self, estate: str) -> Iterator[LogReader]:
@@ -104,7 +167,90 @@ class LedgerService:
 
     def redaction(self, session: Session, estate: str, sha256: str) -> tuple[int, str] | None:
         """(seq, reason) of the entry that withdrew this voucher's bytes, if any."""
-        return None
+        row = session.get(RedactionRow, (estate, sha256))
+        return None if row is None else (row.seq, row.reason)
+
+    # -- log keys ----------------------------------------------------------------------------
+
+    def rotate_log_key(self, estate: str) -> tuple[str, logkeys.LogKey]:
+        """Replace the estate's log key at its current size: (origin, the new key).
+
+        See :mod:`.logkeys` for the hand-over and :class:`.LogKeyStore` for why the
+        new key file is written before the commit and promoted after it.
+        """
+        with self.session() as s:
+            row = lock_estate(s, estate)
+            old = self._signer(row)
+            new = self.log_keys.prepare_next(estate, row.origin)
+            key = logkeys.rotate(s, row, old, new)
+            origin = row.origin
+        with suppress(OSError):  # committed: the next load() finishes the promotion
+            self.log_keys.promote(estate, origin, key.vkey)
+        return origin, key
+
+    def log_key_history(self, estate: str) -> tuple[str, list[logkeys.LogKey]]:
+        """(origin, every log key oldest first) for verifiers following rotations."""
+        with self.reader(estate) as r:
+            return r.row.origin, logkeys.history(r.session, estate)
+
+    # -- operator tokens ---------------------------------------------------------------------
+
+    def create_operator_token(self, name: str) -> tuple[tokens.OperatorToken, str]:
+        with self.session() as s:
+            return tokens.create(s, name, self._now())
+
+    def revoke_operator_token(self, token_id: str) -> tokens.OperatorToken:
+        with self.session() as s:
+            return tokens.revoke(s, token_id, self._now())
+
+    def operator_tokens(self) -> list[tokens.OperatorToken]:
+        with self.session() as s:
+            return tokens.list_all(s)
+
+    def find_operator_token(self, token: str) -> tokens.OperatorToken | None:
+        with self.session() as s:
+            return tokens.find(s, token)
+
+    # -- proposals (co-signing) --------------------------------------------------------------
+
+    @contextmanager
+    def _proposal_tx(self, estate: str) -> Iterator[tuple[Session, DbView, Appender]]:
+        with self.session() as s:
+            row = lock_estate(s, estate)
+            yield s, DbView(s, row), Appender(s, estate, self._signer(row), self.clock)
+
+    def propose(self, estate: str, item: SignedPayload) -> proposals.Outcome:
+        self._check_vouchers(estate, [item])
+        with self._proposal_tx(estate) as (s, view, appender):
+            out = proposals.submit(s, view, item, appender, self._now())
+        self._after_commit(estate, [out.appended])
+        return out
+
+    def cosign(
+        self, estate: str, proposal_id: str, signatures: Sequence[Signature]
+    ) -> proposals.Outcome:
+        with self.session() as s:
+            pending = proposals.get(s, estate, proposal_id)
+        self._check_vouchers(estate, [SignedPayload(pending.payload, ())])
+        with self._proposal_tx(estate) as (s, view, appender):
+            out = proposals.cosign(s, view, proposal_id, signatures, appender, self._now())
+        self._after_commit(estate, [out.appended])
+        return out
+
+    def withdraw(self, estate: str, proposal_id: str, signature: Signature) -> proposals.Outcome:
+        with self._proposal_tx(estate) as (s, view, _):
+            return proposals.withdraw(s, view, proposal_id, signature, self._now())
+
+    def list_proposals(
+        self, estate: str, status: str | None = None, proposal_id: str | None = None
+    ) -> list[proposals.ProposalView]:
+        """Proposals with who signed and what is missing; one if ``proposal_id`` is given."""
+        with self.reader(estate) as r:
+            if proposal_id is not None:
+                found = [proposals.get(r.session, estate, proposal_id)]
+            else:
+                found = proposals.list_all(r.session, estate, status)
+            return [proposals.describe(r.view, p) for p in found]
 
     def estates(self) -> list[EstateRow]:
         with self.session() as s:

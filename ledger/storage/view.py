@@ -2,8 +2,8 @@
 
 One :class:`DbView` reads one estate inside the caller's session. Entries being
 appended in the same transaction are kept in small overlays (keys, accounts,
-postings, reversals) so that a batch validates each entry against the ones before
-it without flushing after every entry.
+postings, reversals, voucher references, redactions) so that a batch validates
+each entry against the ones before it without flushing after every entry.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from ledger.storage.models import (
     EstateRow,
     KeyRow,
     PostingRow,
+    RedactionRow,
     ReversalRow,
     TreeHashRow,
+    VoucherRefRow,
 )
 from ledger.validate import AccountRecord, Effects, KeyRecord
 
@@ -39,6 +41,8 @@ class DbView:
         self._accounts: dict[str, AccountRecord | None] = {}
         self._postings: dict[int, tuple[Posting, ...]] = {}
         self._reversals: dict[int, int] = {}
+        self._voucher_refs: set[str] = set()
+        self._redactions: dict[str, int] = {}
 
     def policy(self) -> Policy:
         assert self._policy is not None, "estate without genesis"
@@ -88,6 +92,24 @@ class DbView:
             )
         )
 
+    def voucher_state(self, sha256: str) -> tuple[bool, int | None]:
+        redacted = self._redactions.get(sha256)
+        if redacted is None:
+            redacted = self.session.scalar(
+                select(RedactionRow.seq).where(
+                    RedactionRow.estate_id == self.estate, RedactionRow.sha256 == sha256
+                )
+            )
+        referenced = sha256 in self._voucher_refs or (
+            self.session.scalar(
+                select(VoucherRefRow.seq)
+                .where(VoucherRefRow.estate_id == self.estate, VoucherRefRow.sha256 == sha256)
+                .limit(1)
+            )
+            is not None
+        )
+        return referenced, redacted
+
     def read_hashes(self, indexes: Sequence[NodeIndex]) -> list[bytes]:
         """All requested stored hashes in one query (the tlog ``HashReader`` shape)."""
         if not indexes:
@@ -128,4 +150,7 @@ class DbView:
             self._reversals[effects.reverses] = effects.seq
         if effects.policy is not None:
             self._policy = effects.policy
+        self._voucher_refs.update(effects.vouchers)
+        if effects.redacts is not None:
+            self._redactions[effects.redacts[0]] = effects.seq
         self.size = effects.seq + 1

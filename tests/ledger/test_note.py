@@ -316,3 +316,33 @@ def test_vkey_whose_base64_contains_plus() -> None:
     signer = Signer.from_seed("0", bytes([8]) * 32)
     assert signer.vkey.count("+") > 2
     assert parse_vkey(signer.vkey) == signer.verifier
+
+
+# -- several signers (log key hand-over) -------------------------------------------------
+
+
+def test_sign_note_multi_makes_one_line_per_signer() -> None:
+    from ledger.note import sign_note_multi
+
+    old = Signer.from_seed("log.example/e", bytes(range(32)))
+    new = Signer.from_seed("log.example/e", bytes(range(1, 33)))
+    text = "log.example/e\n5\n" + base64.b64encode(bytes(32)).decode() + "\n"
+    note = sign_note_multi(text, [old, new])
+    assert note.startswith(text + "\n") and note.count("\n— ") == 2
+    assert sign_note_multi(text, [old]) == sign_note(text, old)
+    for trusted in ([old.verifier], [new.verifier]):
+        assert open_note(note, trusted).signatures[0].key_id == trusted[0].key_id
+    assert len(open_note(note, [old.verifier, new.verifier]).signatures) == 2
+    assert [s.key_id for s in parse_note(note).signatures] == [old.key_id, new.key_id]
+
+
+def test_sign_note_multi_refuses_no_signer_and_a_repeated_signer() -> None:
+    from ledger.note import sign_note_multi
+
+    text = "log.example/e\n1\n" + base64.b64encode(bytes(32)).decode() + "\n"
+    with pytest.raises(NoteError):
+        sign_note_multi(text, [])
+    with pytest.raises(NoteError):
+        sign_note_multi(text, [OTHER, OTHER])
+    with pytest.raises(NoteError):
+        sign_note_multi("no newline", [OTHER])

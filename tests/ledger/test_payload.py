@@ -172,9 +172,15 @@ def test_amount_bounds_are_inclusive() -> None:
 # -- refusals ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["transfer", "Transaction", "", "genesis "])
+@pytest.mark.parametrize("kind", ["transfer", "Transaction", "genesis ", "entry"])
 def test_unknown_kind(kind: str) -> None:
-    rejects(raw(kind="transaction") | {"kind": kind}, UnknownKind, "payload.kind")
+    err = rejects(raw() | {"kind": kind}, UnknownKind, "payload.kind")
+    assert err.code == "unknown-kind"
+
+
+@pytest.mark.parametrize("kind", ["", 7, None])
+def test_kind_must_be_a_non_empty_string(kind: Any) -> None:
+    rejects(raw() | {"kind": kind}, InvalidInput, "payload.kind")
 
 
 @pytest.mark.parametrize(
@@ -182,7 +188,10 @@ def test_unknown_kind(kind: str) -> None:
     [
         (lambda p: p.__setitem__("extra", 1), "payload.extra"),
         (lambda p: p["body"].__setitem__("note", "x"), "payload.body.note"),
-        (lambda p: p["body"]["postings"][1].__setitem__("memo", "x"), "payload.body.postings[1].memo"),
+        (
+            lambda p: p["body"]["postings"][1].__setitem__("memo", "x"),
+            "payload.body.postings[1].memo",
+        ),
         (lambda p: p["vouchers"][0].__setitem__("url", "x"), "payload.vouchers[0].url"),
     ],
     ids=["top", "body", "posting", "voucher"],
@@ -349,7 +358,15 @@ def test_any_lowercase_uuid_is_accepted() -> None:
 
 @pytest.mark.parametrize(
     "date",
-    ["2026-02-30", "2026-13-01", "2026-00-10", "2026-2-3", "26-02-03", "2026-02-03T00:00", "２０２６-01-01"],
+    [
+        "2026-02-30",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-2-3",
+        "26-02-03",
+        "2026-02-03T00:00",
+        "２０２６-01-01",
+    ],
 )
 def test_bad_date(date: str) -> None:
     rejects(raw(date=date), InvalidInput, "payload.date")
@@ -387,7 +404,9 @@ def test_bad_sha256(sha: str) -> None:
 
 def test_bad_voucher_fields() -> None:
     rejects(raw(vouchers=[voucher(size=-1)]), InvalidInput, "payload.vouchers[0].size")
-    rejects(raw(vouchers=[voucher(media_type="PDF")]), InvalidInput, "payload.vouchers[0].media_type")
+    rejects(
+        raw(vouchers=[voucher(media_type="PDF")]), InvalidInput, "payload.vouchers[0].media_type"
+    )
     rejects(raw(vouchers=[voucher(name="")]), InvalidInput, "payload.vouchers[0].name")
 
 
@@ -434,7 +453,9 @@ def test_transaction_needs_two_postings() -> None:
 
 def test_reversal_target_bounds() -> None:
     rejects(raw("reversal", body={"target": 0, "reason": "x"}), InvalidInput, "payload.body.target")
-    rejects(raw("reversal", body={"target": -3, "reason": "x"}), InvalidInput, "payload.body.target")
+    rejects(
+        raw("reversal", body={"target": -3, "reason": "x"}), InvalidInput, "payload.body.target"
+    )
 
 
 def test_payload_must_be_an_object() -> None:
@@ -474,9 +495,7 @@ _voucher = st.fixed_dictionaries(
 @st.composite
 def transaction_payloads(draw: st.DrawFn) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "postings": draw(
-            st.lists(st.builds(posting, _account, _amount), min_size=2, max_size=6)
-        ),
+        "postings": draw(st.lists(st.builds(posting, _account, _amount), min_size=2, max_size=6)),
         "counterparty": draw(_nfc_text(60)),
         "category": draw(_nfc_text(20)),
     }
@@ -519,15 +538,17 @@ def test_leaf_round_trip_is_lossless(entry: Entry) -> None:
     assert parsed.leaf_bytes() == leaf
     assert parsed.leaf_hash() == entry.leaf_hash()
     assert parsed.to_json() == entry.to_json()
-    assert (parsed.seq, parsed.prev, parsed.recorded_at) == (entry.seq, entry.prev, entry.recorded_at)
+    assert (parsed.seq, parsed.prev, parsed.recorded_at) == (
+        entry.seq,
+        entry.prev,
+        entry.recorded_at,
+    )
     assert parsed.signatures == entry.signatures
     assert parsed.payload.body == entry.payload.body
     assert parsed.payload.vouchers == entry.payload.vouchers
 
 
-@settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.data_too_large]
-)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.data_too_large])
 @given(entries(), st.data())
 def test_a_flipped_bit_never_parses_to_the_same_leaf(entry: Entry, data: st.DataObject) -> None:
     leaf = entry.leaf_bytes()
@@ -541,6 +562,27 @@ def test_a_flipped_bit_never_parses_to_the_same_leaf(entry: Entry, data: st.Data
     assert parsed.leaf_bytes() == bytes(flipped) != leaf
     assert parsed.leaf_hash() != entry.leaf_hash()
     assert parsed.to_json() != entry.to_json()
+
+
+@pytest.mark.parametrize(
+    "recorded_at",
+    [
+        "2026-11-03T08:15:60.123Z",
+        "2026-13-03T08:15:02.123Z",
+        "2026-02-30T08:15:02.123Z",
+        "2026-11-03T24:15:02.123Z",
+        "2026-11-03T08:15:02.123+00:00",
+        "2026-11-03 08:15:02.123Z",
+        "2026-11-03T08:15:02Z",
+        "２０２６-11-03T08:15:02.123Z",
+    ],
+)
+def test_parse_leaf_rejects_impossible_recorded_at(recorded_at: str) -> None:
+    # A flipped bit can turn "59" into "79": that must be a refusal, not a ValueError.
+    entry = Entry(0, None, recorded_at, parse_payload(raw()), ())
+    with pytest.raises(InvalidInput) as e:
+        parse_leaf(entry.leaf_bytes())
+    assert (e.value.field or "").endswith("recorded_at")
 
 
 def test_parse_leaf_rejects_non_canonical_encodings() -> None:

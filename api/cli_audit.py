@@ -1,0 +1,204 @@
+"""``trustledger audit`` and ``trustledger export``: the auditor's commands.
+
+``audit`` reads one source — the database (default), a live server's public API
+(``--url``) or an exported bundle (``--bundle``) — runs every check of
+:mod:`audits`, and prints a summary (``--json`` for machines, ``--html`` for a
+report to hand over). Exit codes: 0 clean, 1 findings, 2 the audit could not run
+(bad arguments, unreachable source, unreadable input) — never 0 on doubt.
+
+``export`` writes an estate's offline bundle (a directory, or a ``.tar``).
+
+Registered on :data:`api.cli.app` by importing this module at the end of
+:mod:`api.cli`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from api.cli import DbUrl, app, fail
+from api.settings import Settings
+from audits.run import AuditOptions, AuditReport, run_audit
+from audits.run import Progress as ProgressFn
+from audits.since import origin_of
+from audits.sources import AuditSource, SourceError
+
+SMALL = 5_000
+"""Logs below this many entries get no progress bar."""
+
+
+def _open_source(database_url: str | None, url: str | None, bundle: Path | None) -> AuditSource:
+    chosen = [
+        name
+        for name, v in (("--database-url", database_url), ("--url", url), ("--bundle", bundle))
+        if v
+    ]
+    if len(chosen) > 1:
+        fail(f"choose one source: {' or '.join(chosen)}")
+    if url:
+        from audits.url import UrlSource
+
+        return UrlSource(url)
+    if bundle:
+        from audits.bundle import BundleSource
+
+        return BundleSource(bundle)
+    from audits.db import DatabaseSource
+
+    settings = Settings()
+    return DatabaseSource(database_url or settings.db_url(), settings.data_dir)
+
+
+def _since(path: Path | None, estates: list[str]) -> tuple[str | None, list[str]]:
+    """The saved checkpoint's text, and the estate it is for (from its origin if not given)."""
+    if path is None:
+        return None, estates
+    try:
+        note = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"{path}: {getattr(e, 'strerror', None) or e}")
+    origin = origin_of(note) or ""
+    if not estates:
+        if "/estates/" not in origin:
+            fail(f"{path}: not a trustledger checkpoint (origin {origin!r}); give --estate")
+        estates = [origin.rsplit("/", 1)[1]]
+    if len(estates) != 1:
+        fail("--since-checkpoint concerns one estate; give one --estate")
+    return note, estates
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[ProgressFn | None]:
+    """A progress bar on stderr (entries/s and ETA) for long audits on a terminal."""
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def update(estate: str, done: int, total: int | None) -> None:
+        if total is not None and total < SMALL:
+            return
+        if estate not in tasks:
+            tasks[estate] = bar.add_task(estate, total=total, rate="")
+        task = tasks[estate]
+        bar.update(task, completed=done)
+        speed = bar.tasks[task].speed
+        bar.update(task, rate="" if not speed else f"{speed:,.0f} entries/s")
+
+    with bar:
+        yield update
+
+
+def _emit(report: AuditReport, as_json: bool, html_file: Path | None) -> None:
+    from audits.report import print_summary, render_html, to_json
+
+    if html_file is not None:
+        try:
+            html_file.write_text(render_html(report), "utf-8")
+        except OSError as e:
+            fail(f"{html_file}: {e.strerror or e}")
+    if as_json:
+        sys.stdout.write(json.dumps(to_json(report), ensure_ascii=False, indent=2) + "\n")
+        print_summary(report, Console(stderr=True))
+    else:
+        print_summary(report, Console())
+
+
+@app.command()
+def audit(
+    database_url: DbUrl = None,
+    estate: Annotated[
+        list[str] | None, typer.Option("--estate", help="Estate id (repeatable); default: all.")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="Audit a live server through its public API.")
+    ] = None,
+    since_checkpoint: Annotated[
+        Path | None,
+        typer.Option("--since-checkpoint", help="A checkpoint saved earlier the log must extend."),
+    ] = None,
+    bundle: Annotated[
+        Path | None, typer.Option("--bundle", help="Audit an exported bundle (dir or .tar).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Machine-readable report on stdout.")
+    ] = False,
+    html_file: Annotated[
+        Path | None, typer.Option("--html", help="Also write a standalone HTML report here.")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Processes parsing leaves (0: one per core).")
+    ] = 0,
+) -> None:
+    """Re-derive everything from the leaves and name every break.
+
+    Exit 0 clean, 1 findings, 2 the audit could not run.
+    """
+    note, estates = _since(since_checkpoint, list(estate or []))
+    try:
+        source = _open_source(database_url, url, bundle)
+        try:
+            with _progress(not as_json) as progress:
+                options = AuditOptions(tuple(estates), workers, since=note, progress=progress)
+                report = run_audit(source, options)
+        finally:
+            source.close()
+    except SourceError as e:
+        fail(f"audit could not run: {e}")
+    except typer.Exit:
+        raise
+    except Exception as e:  # never 0 on doubt: any failure is exit 2
+        fail(f"audit could not run: {type(e).__name__}: {e}")
+    _emit(report, as_json, html_file)
+    raise typer.Exit(0 if report.clean else 1)
+
+
+@app.command()
+def export(
+    estate: Annotated[str, typer.Option("--estate", help="Estate id.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory, or a file ending in .tar.")],
+    database_url: DbUrl = None,
+) -> None:
+    """Write an estate's offline audit bundle: leaves, checkpoints, log keys, vouchers, README."""
+    from audits.db import DatabaseSource
+    from audits.export import export_bundle
+
+    settings = Settings()
+    try:
+        source = DatabaseSource(database_url or settings.db_url(), settings.data_dir)
+        try:
+            summary: dict[str, Any] = export_bundle(source, estate, out)
+        finally:
+            source.close()
+    except (SourceError, OSError, FileExistsError) as e:
+        fail(f"export failed: {e}")
+    typer.echo(
+        f"exported {estate}: {summary['size']} entries, {summary['checkpoints']} checkpoints, "
+        f"{summary['vouchers']} vouchers -> {out}"
+    )

@@ -1,0 +1,303 @@
+"""An :class:`~audits.sources.AuditSource` that reads the database directly.
+
+It bypasses the service (no :class:`~ledger.storage.service.LedgerService`, no
+caches, no estate row trusted for anything but comparison) and reads the tables
+with plain queries over one connection held in one read transaction (a snapshot on
+both engines: SQLite WAL, PostgreSQL ``REPEATABLE READ``), page by page so memory
+stays flat. Voucher bytes come from the filesystem blob store under the data
+directory. It never writes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select, tuple_
+from sqlalchemy.exc import SQLAlchemyError
+
+from audits.findings import Finding
+from audits.sources import (
+    AccountColumns,
+    DerivedRows,
+    EntryColumns,
+    EstateColumns,
+    FactColumns,
+    KeyColumns,
+    Leaf,
+    LogKey,
+    PostingColumns,
+    SourceError,
+    StateTables,
+    StoredCheckpoint,
+    VoucherLookup,
+    node_ranges,
+)
+from ledger.merkle import NodeIndex, prove_consistency
+from ledger.storage.blobs import FilesystemBlobStore
+from ledger.storage.db import make_engine
+from ledger.storage.models import (
+    AccountRow,
+    CheckpointRow,
+    EntryFactRow,
+    EntryRow,
+    EstateRow,
+    KeyRow,
+    LogKeyRow,
+    PostingRow,
+    RedactionRow,
+    ReversalRow,
+    TreeHashRow,
+    VoucherRefRow,
+)
+
+PAGE = 1000
+"""Rows per query when streaming leaves and checkpoints."""
+
+
+class DatabaseSource:
+    """Reads estates from a database URL (SQLite or PostgreSQL) and a data directory."""
+
+    kind = "database"
+
+    def __init__(self, url: str, data_dir: Path, *, engine: Engine | None = None) -> None:
+        self.url = url
+        self.data_dir = Path(data_dir)
+        self._own_engine = engine is None
+        try:
+            self.engine = engine or make_engine(url)
+            self.conn: Connection = self.engine.connect()
+            if self.engine.dialect.name == "postgresql":
+                self.conn = self.conn.execution_options(isolation_level="REPEATABLE READ")
+            self.conn.begin()
+            self.conn.execute(select(func.count()).select_from(EstateRow))
+        except SQLAlchemyError as e:
+            self.close()
+            raise SourceError(f"database: {str(e).splitlines()[0]}") from e
+
+    @property
+    def location(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
+        if self._own_engine and hasattr(self, "engine"):
+            self.engine.dispose()
+
+    def _rows(self, stmt: Any) -> Sequence[Any]:
+        try:
+            return self.conn.execute(stmt).all()
+        except SQLAlchemyError as e:
+            raise SourceError(f"database: {str(e).splitlines()[0]}") from e
+
+    def estates(self) -> list[str]:
+        return [r[0] for r in self._rows(select(EstateRow.id).order_by(EstateRow.id))]
+
+    def _estate(self, estate: str) -> Any:
+        rows = self._rows(select(EstateRow).where(EstateRow.id == estate))
+        if not rows:
+            raise SourceError(f"estate {estate!r} is not in the database")
+        return rows[0]
+
+    def size_hint(self, estate: str) -> int | None:
+        return int(self._estate(estate).size)
+
+    def log_keys(self, estate: str) -> list[LogKey]:
+        rows = self._rows(
+            select(LogKeyRow.from_size, LogKeyRow.vkey, LogKeyRow.handover_note)
+            .where(LogKeyRow.estate_id == estate)
+            .order_by(LogKeyRow.from_size)
+        )
+        if rows:
+            return [LogKey(int(s), v, h) for s, v, h in rows]
+        return [LogKey(0, self._estate(estate).vkey)]  # estates made before log_keys existed
+
+    def leaf_batches(self, estate: str) -> Iterator[list[Leaf]]:
+        start = 0
+        while True:
+            rows = self._rows(
+                select(EntryRow.seq, EntryRow.leaf)
+                .where(EntryRow.estate_id == estate, EntryRow.seq >= start)
+                .order_by(EntryRow.seq)
+                .limit(PAGE)
+            )
+            if not rows:
+                return
+            yield [(int(s), bytes(leaf)) for s, leaf in rows]
+            start = int(rows[-1][0]) + 1
+
+    def checkpoints(self, estate: str) -> Iterator[StoredCheckpoint]:
+        start = -1
+        while True:
+            rows = self._rows(
+                select(
+                    CheckpointRow.size,
+                    CheckpointRow.note,
+                    CheckpointRow.root,
+                    CheckpointRow.signed_at,
+                )
+                .where(CheckpointRow.estate_id == estate, CheckpointRow.size > start)
+                .order_by(CheckpointRow.size)
+                .limit(PAGE)
+            )
+            yield from (StoredCheckpoint(int(s), n, bytes(r), t) for s, n, r, t in rows)
+            if len(rows) < PAGE:
+                return
+            start = int(rows[-1][0])
+
+    def tree_hashes(self, estate: str, start: int, end: int) -> Mapping[NodeIndex, bytes]:
+        ranges = node_ranges(start, end)
+        if not ranges:
+            return {}
+        cond = or_(
+            *(
+                and_(TreeHashRow.level == lv, TreeHashRow.idx.between(lo, hi))
+                for lv, lo, hi in ranges
+            )
+        )
+        rows = self._rows(
+            select(TreeHashRow.level, TreeHashRow.idx, TreeHashRow.hash).where(
+                TreeHashRow.estate_id == estate, cond
+            )
+        )
+        return {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows}
+
+    def derived_rows(self, estate: str, start: int, end: int) -> DerivedRows:
+        return DerivedRows(
+            entries=self._entries(estate, start, end),
+            postings=self._postings(estate, start, end),
+            facts=self._facts(estate, start, end),
+            voucher_refs=self._voucher_refs(estate, start, end),
+        )
+
+    def _entries(self, estate: str, start: int, end: int) -> dict[int, EntryColumns]:
+        t = EntryRow
+        rows = self._rows(
+            select(t.seq, t.payload_id, t.kind, t.date, t.recorded_at, t.leaf_hash).where(
+                t.estate_id == estate, t.seq >= start, t.seq < end
+            )
+        )
+        return {
+            int(r[0]): EntryColumns(int(r[0]), r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows
+        }
+
+    def _postings(self, estate: str, start: int, end: int) -> dict[int, tuple[PostingColumns, ...]]:
+        t = PostingRow
+        rows = self._rows(
+            select(t.seq, t.line, t.account, t.amount, t.date)
+            .where(t.estate_id == estate, t.seq >= start, t.seq < end)
+            .order_by(t.seq, t.line)
+        )
+        out: defaultdict[int, list[PostingColumns]] = defaultdict(list)
+        for s, line, account, amount, date in rows:
+            out[int(s)].append(PostingColumns(int(s), int(line), account, int(amount), date))
+        return {s: tuple(v) for s, v in out.items()}
+
+    def _facts(self, estate: str, start: int, end: int) -> dict[int, FactColumns]:
+        t = EntryFactRow
+        cols = (t.seq, t.kind, t.date, t.category, t.counterparty, t.memo, t.household)
+        nums = (t.amount, t.trust_delta, t.trust_balance)
+        rows = self._rows(
+            select(*cols, *nums).where(t.estate_id == estate, t.seq >= start, t.seq < end)
+        )
+        out = {}
+        for seq, kind, date, category, party, memo, household, amount, delta, balance in rows:
+            out[int(seq)] = FactColumns(
+                int(seq),
+                kind,
+                date,
+                category,
+                party,
+                memo,
+                household,
+                int(amount),
+                int(delta),
+                int(balance),
+            )
+        return out
+
+    def _voucher_refs(self, estate: str, start: int, end: int) -> dict[int, frozenset[str]]:
+        t = VoucherRefRow
+        rows = self._rows(
+            select(t.seq, t.sha256).where(t.estate_id == estate, t.seq >= start, t.seq < end)
+        )
+        out: defaultdict[int, set[str]] = defaultdict(set)
+        for s, sha in rows:
+            out[int(s)].add(sha)
+        return {s: frozenset(v) for s, v in out.items()}
+
+    def state_tables(self, estate: str) -> StateTables:
+        row = self._estate(estate)
+        keys = self._rows(select(KeyRow).where(KeyRow.estate_id == estate))
+        accounts = self._rows(select(AccountRow).where(AccountRow.estate_id == estate))
+        reversals = self._rows(
+            select(ReversalRow.target_seq, ReversalRow.reversal_seq).where(
+                ReversalRow.estate_id == estate
+            )
+        )
+        redactions = self._rows(
+            select(RedactionRow.sha256, RedactionRow.seq).where(RedactionRow.estate_id == estate)
+        )
+        return StateTables(
+            estate=EstateColumns(int(row.size), row.origin, row.vkey, row.policy),
+            keys=tuple(
+                KeyColumns(
+                    k.key_id, bytes(k.public_key), k.role, k.holder, k.added_seq, k.revoked_seq
+                )
+                for k in keys
+            ),
+            accounts=tuple(
+                AccountColumns(a.name, a.type, a.display_name, a.opened_seq, a.closed_seq)
+                for a in accounts
+            ),
+            reversals={int(t): int(r) for t, r in reversals},
+            redactions={s: int(q) for s, q in redactions},
+        )
+
+    def consistency_proof(self, estate: str, old_size: int, new_size: int) -> list[bytes] | None:
+        """A proof from the *stored* tree hashes (what the server would serve)."""
+        if old_size <= 0 or old_size > new_size:
+            return None
+        reader = _Reader(self, estate)
+        try:
+            return prove_consistency(old_size, new_size, reader)
+        except LookupError:
+            return None
+
+    def voucher(self, estate: str, sha256: str) -> VoucherLookup:
+        redacted = self._rows(
+            select(RedactionRow.seq).where(
+                RedactionRow.estate_id == estate, RedactionRow.sha256 == sha256
+            )
+        )
+        if redacted:
+            return VoucherLookup("redacted")
+        data = FilesystemBlobStore(self.data_dir / "vouchers" / estate).get(sha256)
+        return VoucherLookup("missing") if data is None else VoucherLookup("present", data)
+
+    def anomalies(self, estate: str) -> list[Finding]:
+        return []
+
+
+class _Reader:
+    """A :class:`~ledger.merkle.HashReader` over the stored tree hashes of one estate."""
+
+    def __init__(self, source: DatabaseSource, estate: str) -> None:
+        self.source, self.estate = source, estate
+
+    def read_hashes(self, indexes: Sequence[NodeIndex]) -> list[bytes]:
+        t = TreeHashRow
+        rows = self.source._rows(
+            select(t.level, t.idx, t.hash).where(
+                t.estate_id == self.estate, tuple_(t.level, t.idx).in_(list(indexes))
+            )
+        )
+        found = {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows}
+        missing = [i for i in indexes if i not in found]
+        if missing:
+            raise LookupError(f"stored tree hashes missing: {missing[:3]}")
+        return [found[i] for i in indexes]

@@ -1,0 +1,104 @@
+"""Cutting a log into chunks and analysing them on every core, results in order.
+
+:func:`chunks` pairs each batch of leaves from a source with the checkpoints whose
+size falls in it (so a checkpoint's note is opened by the same worker, and its root
+is compared as soon as the fold reaches its size). :func:`analysed` runs
+:func:`audits.analyse.analyse_chunk` on them — inline, or in a process pool with a
+bounded window of chunks in flight, so memory stays flat however long the log —
+and yields the results in the order of the log.
+
+What it does not: fold or judge (:mod:`audits.run` does, in the main process).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from audits.analyse import AnalysedChunk, Chunk, NoteTask, analyse_chunk
+from audits.logkeys import key_for, origin_of_key
+from audits.sources import AuditSource, LogKey, StoredCheckpoint
+
+
+@dataclass(frozen=True)
+class ChunkMeta:
+    """Where a chunk sits: the position of its first leaf and its checkpoints as stored."""
+
+    start: int
+    checkpoints: Sequence[StoredCheckpoint]
+
+
+def _notes(cps: Sequence[StoredCheckpoint], keys: Sequence[LogKey]) -> list[NoteTask]:
+    tasks = []
+    for cp in cps:
+        key = key_for(keys, cp.size)
+        origin = None if key is None else origin_of_key(key)
+        tasks.append(NoteTask(cp.size, cp.note, None if key is None else key.vkey, origin))
+    return tasks
+
+
+def chunks(
+    source: AuditSource, estate: str, keys: Sequence[LogKey]
+) -> Iterator[tuple[ChunkMeta, Chunk]]:
+    """Batches of leaves, each with the stored checkpoints up to its last position."""
+    cps = source.checkpoints(estate)
+    waiting: StoredCheckpoint | None = next(cps, None)
+    position = 0
+    for batch in source.leaf_batches(estate):
+        end = position + len(batch)
+        mine: list[StoredCheckpoint] = []
+        while waiting is not None and waiting.size <= end:
+            mine.append(waiting)
+            waiting = next(cps, None)
+        yield ChunkMeta(position, mine), Chunk(batch, _notes(mine, keys))
+        position = end
+    rest = [] if waiting is None else [waiting, *cps]
+    if rest:
+        yield ChunkMeta(position, rest), Chunk([], _notes(rest, keys))
+
+
+def default_workers() -> int:
+    """Worker processes for a large audit: one per core the process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def make_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of fresh interpreters (``forkserver``): a fork of this process would share
+    its open database connections with the children."""
+    methods = multiprocessing.get_all_start_methods()
+    method = "forkserver" if "forkserver" in methods else "spawn"
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+
+
+def analysed(
+    items: Iterator[tuple[ChunkMeta, Chunk]], pool: ProcessPoolExecutor | None, depth: int = 6
+) -> Iterator[tuple[ChunkMeta, AnalysedChunk]]:
+    """Analyse chunks (inline without a pool), yielding results in order.
+
+    With a pool at most ``depth`` chunks are in flight, so reading runs ahead of
+    folding by a bounded amount.
+    """
+    if pool is None:
+        for meta, chunk in items:
+            yield meta, analyse_chunk(chunk)
+        return
+    window: deque[tuple[ChunkMeta, Future[AnalysedChunk]]] = deque()
+    try:
+        for meta, chunk in items:
+            window.append((meta, pool.submit(analyse_chunk, chunk)))
+            if len(window) >= depth:
+                done_meta, future = window.popleft()
+                yield done_meta, future.result()
+        while window:
+            done_meta, future = window.popleft()
+            yield done_meta, future.result()
+    finally:
+        for _, future in window:
+            future.cancel()

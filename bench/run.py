@@ -1,0 +1,132 @@
+"""Run the benchmarks and print one table: ``python -m bench.run [--quick] [--only NAME]``.
+
+Every row compares a figure with a baseline measured in the same run; ``ratio`` is
+always figure / baseline and the target applies to it. The exit status is 0 when
+every benchmark ran (whatever its verdict) and 1 when one failed to run: verdicts
+are reported, never asserted. Results are also written as JSON to
+``bench/out/results[-quick].json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.common import OUT, Result
+
+BENCHMARKS = {
+    "append_sqlite": "bench.append_sqlite",
+    "append_pg": "bench.append_pg",
+    "append_pg_concurrent": "bench.append_pg_concurrent",
+    "tree_build": "bench.tree_build",
+    "inclusion_proof_db": "bench.inclusion_proof_db",
+    "api_bench": "bench.api_bench",
+}
+
+
+def fmt(value: float) -> str:
+    if value >= 1000:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 0.1:
+        return f"{value:.3f}"
+    return f"{value:.4f}"
+
+
+def machine() -> dict[str, str]:
+    return {
+        "nproc": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def table(results: Sequence[Result], errors: dict[str, str], title: str) -> Table:
+    t = Table(title=title, show_lines=False)
+    for col in ("benchmark", "figure", "baseline", "ratio", "target", "verdict"):
+        t.add_column(col, justify="left" if col in ("benchmark", "verdict") else "right")
+    for r in results:
+        style = "green" if r.verdict == "meets" else "red"
+        t.add_row(
+            r.name,
+            f"{fmt(r.figure)} {r.unit}",
+            f"{fmt(r.baseline)} {r.unit}",
+            f"{r.ratio:.3f}",
+            r.target.replace(">=", "≥").replace("<=", "≤") + " ×",
+            f"[{style}]{r.verdict}[/{style}]",
+        )
+    for name in errors:
+        t.add_row(name, "—", "—", "—", "—", "[yellow]error[/yellow]")
+    return t
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small counts (CI smoke test)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(BENCHMARKS),
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
+    )
+    args = parser.parse_args(argv)
+    names = args.only or list(BENCHMARKS)
+    # Wide enough for the table when the output is a file or a CI log (default 80).
+    console = Console(width=None if sys.stdout.isatty() else 132)
+    load_before = machine()["loadavg"]
+    results: list[Result] = []
+    errors: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    for name in names:
+        console.print(f"[bold]{name}[/bold] …", highlight=False)
+        started = time.perf_counter()
+        try:
+            module = importlib.import_module(BENCHMARKS[name])
+            rows = module.run(args.quick)
+        except Exception:
+            errors[name] = traceback.format_exc()
+            console.print(f"[yellow]{name} failed:[/yellow]\n{errors[name]}", highlight=False)
+            continue
+        finally:
+            timings[name] = time.perf_counter() - started
+        results.extend(rows)
+        for r in rows:
+            console.print(f"  {r.name}: {r.note}", highlight=False)
+    info = machine()
+    info["loadavg_before"] = load_before
+    mode = "quick" if args.quick else "full"
+    title = (
+        f"trustledger benchmarks ({mode}; nproc {info['nproc']}, Python {info['python']}; "
+        f"load average {load_before} before, {info['loadavg']} after)"
+    )
+    console.print(table(results, errors, title))
+    OUT.mkdir(parents=True, exist_ok=True)
+    out = OUT / ("results-quick.json" if args.quick else "results.json")
+    doc = {
+        "mode": mode,
+        "machine": info,
+        "seconds": timings,
+        "results": [r.to_json() for r in results],
+        "errors": errors,
+    }
+    out.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    console.print(f"written {out}", highlight=False)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
