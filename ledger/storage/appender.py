@@ -24,7 +24,7 @@ from ledger.canonical import b64encode, canonical_json
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entry import Entry, format_recorded_at, parse_leaf
 from ledger.errors import Conflict, LedgerError, LogStateError, NotFound
-from ledger.merkle import CompactRange
+from ledger.merkle import CompactRange, hash_leaf
 from ledger.note import Signer
 from ledger.payload import (
     TRUST_ACCOUNT,
@@ -172,7 +172,7 @@ class Appender:
                 view.size, prev, recorded_at, item.payload, sort_signatures(item.signatures)
             )
             leaf = entry.leaf_bytes()
-            leaf_hash = entry.leaf_hash()
+            leaf_hash = hash_leaf(leaf)
             _collect(rows, self.estate, entry, leaf, leaf_hash, effects)
             if effects.postings:
                 trust_balance = _collect_facts(rows, self.estate, entry, effects, trust_balance)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
+from ledger.errors import StorageError
 from ledger.merkle import NodeIndex
 from ledger.payload import Posting
 from ledger.policy import Policy, parse_policy
@@ -29,6 +30,8 @@ from ledger.storage.models import (
     VoucherRefRow,
 )
 from ledger.validate import AccountRecord, Effects, KeyRecord
+
+_COMPOUND_LIMIT = 400  # SQLite allows at most 500 terms in one compound SELECT
 
 
 class DbView:
@@ -111,19 +114,30 @@ class DbView:
         return referenced, redacted
 
     def read_hashes(self, indexes: Sequence[NodeIndex]) -> list[bytes]:
-        """All requested stored hashes in one query (the tlog ``HashReader`` shape)."""
+        """All requested stored hashes in one round trip (the tlog ``HashReader`` shape).
+
+        One primary-key lookup per node, joined with UNION ALL: SQLite plans a row-value
+        ``IN`` (and an OR of equalities) as a scan of the estate's whole tree, which
+        grows with the log; single-row lookups stay O(log n) on both engines.
+        """
         if not indexes:
             return []
-        rows = self.session.execute(
-            select(TreeHashRow.level, TreeHashRow.idx, TreeHashRow.hash).where(
-                TreeHashRow.estate_id == self.estate,
-                tuple_(TreeHashRow.level, TreeHashRow.idx).in_(list(indexes)),
-            )
-        )
-        found = {(lv, ix): h for lv, ix, h in rows}
+        wanted = list(dict.fromkeys(indexes))
+        found: dict[NodeIndex, bytes] = {}
+        for start in range(0, len(wanted), _COMPOUND_LIMIT):
+            parts = [
+                select(TreeHashRow.level, TreeHashRow.idx, TreeHashRow.hash).where(
+                    TreeHashRow.estate_id == self.estate,
+                    TreeHashRow.level == level,
+                    TreeHashRow.idx == idx,
+                )
+                for level, idx in wanted[start : start + _COMPOUND_LIMIT]
+            ]
+            query = parts[0] if len(parts) == 1 else union_all(*parts)
+            found.update({(lv, ix): h for lv, ix, h in self.session.execute(query)})
         missing = [i for i in indexes if i not in found]
         if missing:
-            raise LookupError(f"tree hashes missing for estate {self.estate}: {missing[:3]}")
+            raise StorageError(f"tree hashes missing for estate {self.estate}: {missing[:3]}")
         return [found[i] for i in indexes]
 
     def apply(self, effects: Effects) -> None:
