@@ -15,6 +15,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
+import httpx
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -204,6 +205,15 @@ def post(
         bool, typer.Option("--sign-only", help="Only sign; write --out for co-signing.")
     ] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Where --sign-only writes.")] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="Post through this server's HTTP API.")
+    ] = None,
+    voucher: Annotated[
+        list[Path] | None, typer.Option("--voucher", help="Voucher file to upload first (--url).")
+    ] = None,
+    propose: Annotated[
+        bool, typer.Option("--propose", help="Park as a proposal for co-signing (--url).")
+    ] = False,
     database_url: DbUrl = None,
 ) -> None:
     """Sign a payload with your key(s) and append it (co-signing keeps others' signatures)."""
@@ -224,10 +234,47 @@ def post(
         out.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", "utf-8")
         typer.echo(say("signed_only", out=out))
         return
+    if url:
+        _post_remote(url, signed, voucher or [], propose)
+        return
+    if voucher or propose:
+        fail("--voucher and --propose go with --url")
     svc = service(database_url)
     result = svc.append(signed.payload.estate, [signed])[0]
     msg = "appended" if result.created else "repeated"
     typer.echo(say(msg, seq=result.entry.seq, kind=result.entry.payload.kind))
+
+
+def _post_remote(url: str, signed: Any, vouchers: list[Path], propose: bool) -> None:
+    from api.client import Client, RemoteError
+
+    client = Client(url)
+    try:
+        for path in vouchers:
+            client.put_voucher(signed.payload.estate, path)
+        status, body = client.post(signed, propose=propose)
+    except RemoteError as e:
+        fail(str(e))
+    except httpx.HTTPError as e:
+        fail(f"{url}: {e}")
+    if propose:
+        typer.echo(say("proposed", id=signed.payload.id, status=body.get("status", "")))
+        return
+    typer.echo(
+        say("appended" if status == 201 else "repeated", seq=body["seq"], kind=signed.payload.kind)
+    )
+
+
+@app.command("voucher")
+@handles_errors
+def voucher_info(
+    file: Annotated[Path, typer.Argument(help="The voucher file (PDF, JPEG, PNG, WebP).")],
+    name: Annotated[str | None, typer.Option("--name", help="Name shown to residents.")] = None,
+) -> None:
+    """Print the JSON that references a voucher file in a payload's "vouchers" list."""
+    from api.client import voucher_descriptor
+
+    typer.echo(json.dumps(voucher_descriptor(file, name), ensure_ascii=False))
 
 
 @app.command()
