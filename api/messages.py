@@ -58,7 +58,10 @@ TEXT = {
     "en": {
         "error": "error",
         "ok": "done",
-        "verify_ok": "verified: {estate}, {size} entries; hash chain, Merkle tree and signed checkpoint agree.",
+        "verify_ok": (
+            "verified: {estate}, {size} entries; "
+            "hash chain, Merkle tree and signed checkpoint agree."
+        ),
         "verify_fail": "verification failed: {estate}: {detail}",
         "appended": "appended as entry {seq} ({kind})",
         "repeated": "already in the log as entry {seq} (a repeated post; nothing appended twice)",

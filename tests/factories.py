@@ -34,7 +34,9 @@ class EstateFactory:
     supervisor: AuthorKey = field(default_factory=AuthorKey.generate)
 
     @classmethod
-    def create(cls, service: LedgerService, estate_id: str, *, accounts: bool = True) -> EstateFactory:
+    def create(
+        cls, service: LedgerService, estate_id: str, *, accounts: bool = True
+    ) -> EstateFactory:
         f = cls(service, estate_id)
         f.service.create_estate(f.genesis())
         if accounts:
@@ -75,7 +77,9 @@ class EstateFactory:
         }
         return self.signed("transaction", body, self.trustee, **kw)
 
-    def spend(self, fen: int, *keys: AuthorKey, account: str = "Expenses:Cleaning") -> SignedPayload:
+    def spend(
+        self, fen: int, *keys: AuthorKey, account: str = "Expenses:Cleaning"
+    ) -> SignedPayload:
         body = {
             "postings": [{"account": BANK, "amount": -fen}, {"account": account, "amount": fen}],
             "counterparty": "常州某保洁服务有限公司",
