@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from api.problems import problem
+from api.problems import TYPES, ProblemType, problem, type_uri
 from ledger.storage.db import schema_is_current
 
 router = APIRouter(tags=["operations"])
@@ -32,6 +32,23 @@ def readyz(request: Request) -> Response:
             "unavailable", "database schema is not at the newest migration; run `trustledger init`"
         )
     return JSONResponse({"status": "ready"})
+
+
+@router.get("/problems", summary="Every problem type this API answers with")
+def problem_types() -> dict[str, list[dict[str, object]]]:
+    return {"problems": [_describe(t) for t in TYPES.values()]}
+
+
+@router.get("/problems/{code}", summary="One problem type (the target of a problem's `type`)")
+def problem_type(code: str) -> Response:
+    t = TYPES.get(code)
+    if t is None:
+        return problem("not-found", f"no problem type {code!r}")
+    return JSONResponse(_describe(t))
+
+
+def _describe(t: ProblemType) -> dict[str, object]:
+    return {"type": type_uri(t.code), "code": t.code, "status": t.status, "title": t.title}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
