@@ -129,7 +129,8 @@ class CompactRange:
 
     def append(self, leaf_hash: bytes) -> list[tuple[NodeIndex, bytes]]:
         """Add one leaf; return every node this creates: the leaf, then each completed parent."""
-        _check_hash_sizes([leaf_hash], InvalidInput)
+        if len(leaf_hash) != HASH_SIZE or not isinstance(leaf_hash, bytes):
+            raise InvalidInput(f"a hash must be {HASH_SIZE} bytes", field="hash")
         node: NodeIndex = (0, self._size)
         created = [(node, leaf_hash)]
         current = leaf_hash

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy import false as sql_false
-from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from ledger.canonical import b64encode, canonical_json
@@ -76,6 +76,30 @@ class SignedPayload:
         return cls(parse_payload(payload), parse_signatures(signatures))
 
 
+# The hot path's statements are built once: constructing SQLAlchemy expressions costs
+# more Python time per append than executing them.
+_TAKE_WRITE_LOCK = update(EstateRow).where(sql_false()).values(size=EstateRow.size)
+_LOCK_ESTATE = (
+    select(EstateRow)
+    .where(EstateRow.id == bindparam("estate"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_HEAD = select(EntryRow.leaf_hash, EntryRow.recorded_at).where(
+    EntryRow.estate_id == bindparam("estate"), EntryRow.seq == bindparam("seq")
+)
+_TRUST_BALANCE = (
+    select(EntryFactRow.trust_balance)
+    .where(EntryFactRow.estate_id == bindparam("estate"))
+    .order_by(EntryFactRow.seq.desc())
+    .limit(1)
+)
+_EXISTING = select(EntryRow.leaf).where(
+    EntryRow.estate_id == bindparam("estate"),
+    EntryRow.payload_id.in_(bindparam("ids", expanding=True)),
+)
+
+
 def begin_write(session: Session) -> None:
     """On SQLite, take the database's write lock now, before any read.
 
@@ -85,18 +109,13 @@ def begin_write(session: Session) -> None:
     write transaction. PostgreSQL needs nothing here (row locks do the work).
     """
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(EstateRow).where(sql_false()).values(size=EstateRow.size))
+        session.execute(_TAKE_WRITE_LOCK)
 
 
 def lock_estate(session: Session, estate: str) -> EstateRow:
     """Take the estate's append lock and return its row (fresh, not cached)."""
     begin_write(session)
-    row = session.scalar(
-        select(EstateRow)
-        .where(EstateRow.id == estate)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    row = session.scalar(_LOCK_ESTATE, {"estate": estate})
     if row is None:
         raise NotFound(f"estate {estate!r} does not exist", field="estate")
     return row
@@ -140,8 +159,11 @@ class Appender:
         self.signer = signer
         self.clock = clock
 
-    def append(self, items: Sequence[SignedPayload]) -> list[Appended]:
-        row = lock_estate(self.session, self.estate)
+    def append(
+        self, items: Sequence[SignedPayload], locked: EstateRow | None = None
+    ) -> list[Appended]:
+        """Append ``items``; ``locked``: the estate row if the caller holds its lock already."""
+        row = locked if locked is not None else lock_estate(self.session, self.estate)
         if row.origin != self.signer.name:
             raise LogStateError(f"log key is for {self.signer.name}, estate origin is {row.origin}")
         if row.vkey != self.signer.vkey:
@@ -155,6 +177,7 @@ class Appender:
         trust_balance = self._trust_balance()
         out: list[Appended] = []
         batch_ids = self._existing([item.payload.id for item in items])
+        policy_changed = False
         rows: dict[str, list[dict[str, Any]]] = {}
         for i, item in enumerate(items):
             try:
@@ -181,42 +204,30 @@ class Appender:
                     {"estate_id": self.estate, "level": level, "idx": idx, "hash": h}
                 )
             view.apply(effects)
+            policy_changed = policy_changed or effects.policy is not None
             appended = Appended(entry, leaf, True)
             batch_ids[item.payload.id] = appended
             out.append(appended)
             prev, last_time = leaf_hash, recorded_at
         if view.size > start:
-            self._write(rows, view, compact, row, last_time)
+            self._write(rows, view, compact, row, last_time, policy_changed)
         return out
 
     def _head(self, size: int) -> tuple[bytes | None, str]:
         if size == 0:
             return None, ""
-        r = self.session.execute(
-            select(EntryRow.leaf_hash, EntryRow.recorded_at).where(
-                EntryRow.estate_id == self.estate, EntryRow.seq == size - 1
-            )
-        ).one()
+        r = self.session.execute(_HEAD, {"estate": self.estate, "seq": size - 1}).one()
         return r[0], r[1]
 
     def _trust_balance(self) -> int:
-        last = self.session.scalar(
-            select(EntryFactRow.trust_balance)
-            .where(EntryFactRow.estate_id == self.estate)
-            .order_by(EntryFactRow.seq.desc())
-            .limit(1)
-        )
+        last = self.session.scalar(_TRUST_BALANCE, {"estate": self.estate})
         return int(last or 0)
 
     def _existing(self, ids: Sequence[str]) -> dict[str, Appended]:
         """Entries already in the log under any of these payload ids (one query)."""
         if not ids:
             return {}
-        leaves = self.session.scalars(
-            select(EntryRow.leaf).where(
-                EntryRow.estate_id == self.estate, EntryRow.payload_id.in_(set(ids))
-            )
-        )
+        leaves = self.session.scalars(_EXISTING, {"estate": self.estate, "ids": list(set(ids))})
         found = (parse_leaf(leaf) for leaf in leaves)
         return {e.payload.id: Appended(e, e.leaf_bytes(), False) for e in found}
 
@@ -227,6 +238,7 @@ class Appender:
         compact: CompactRange,
         row: EstateRow,
         signed_at: str,
+        policy_changed: bool,
     ) -> None:
         tables = {
             "entry": EntryRow,
@@ -240,8 +252,8 @@ class Appender:
             "hash": TreeHashRow,
         }
         for name, table in tables.items():
-            if rows.get(name):
-                self.session.execute(insert(table), rows[name])
+            if rows.get(name):  # Core executemany: no ORM bookkeeping on the hot path
+                self.session.connection().execute(insert(table), rows[name])
         for key_id, seq in rows.get("revoke_key", []):
             self.session.execute(
                 update(KeyRow)
@@ -256,7 +268,7 @@ class Appender:
             )
         root = compact.root()
         note = sign_checkpoint(Checkpoint(row.origin, view.size, root), self.signer)
-        self.session.execute(
+        self.session.connection().execute(
             insert(CheckpointRow),
             [
                 {
@@ -268,11 +280,10 @@ class Appender:
                 }
             ],
         )
-        self.session.execute(
-            update(EstateRow)
-            .where(EstateRow.id == self.estate)
-            .values(size=view.size, policy=json.dumps(view.policy().to_json(), sort_keys=True))
-        )
+        head: dict[str, Any] = {"size": view.size}
+        if policy_changed:
+            head["policy"] = json.dumps(view.policy().to_json(), sort_keys=True)
+        self.session.execute(update(EstateRow).where(EstateRow.id == self.estate).values(**head))
 
 
 def _same_payload(entry: Entry, payload: Payload) -> None:

@@ -93,6 +93,7 @@ class LogKeyStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.dir = Path(data_dir) / "logkeys"
+        self._signers: dict[tuple[str, str], Signer] = {}
 
     def _path(self, estate: str, tag: str | None = None) -> Path:
         return self.dir / (f"{estate}.{tag}.ed25519" if tag else f"{estate}.ed25519")
@@ -128,12 +129,17 @@ class LogKeyStore:
         Finishes a rotation whose database commit happened but whose file
         promotion did not (see the class docstring).
         """
+        if vkey is not None and (estate, vkey) in self._signers:
+            return self._signers[estate, vkey]  # the vkey names the key: safe across rotations
         current = self._read(self._path(estate), origin)
         if current is not None and (vkey is None or current.vkey == vkey):
-            return current
-        if vkey is None:
+            signer = current
+        elif vkey is None:
             raise NotFound(f"no log key for estate {estate} in {self.dir}")
-        return self.promote(estate, origin, vkey)
+        else:
+            signer = self.promote(estate, origin, vkey)
+        self._signers[estate, signer.vkey] = signer
+        return signer
 
     def prepare_next(self, estate: str, origin: str) -> Signer:
         """Write a new key as ``<estate>.next.ed25519`` for a rotation and return it.

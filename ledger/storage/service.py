@@ -137,7 +137,7 @@ class LedgerService:
             row = lock_estate(s, estate)
             signer = self._signer(row)
             self._check_vouchers(estate, items)
-            out = Appender(s, estate, signer, self.clock).append(items)
+            out = Appender(s, estate, signer, self.clock).append(items, locked=row)
             if salts:  # a retried post brings its salts again: store each once
                 known = set(
                     s.scalars(

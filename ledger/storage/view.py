@@ -8,10 +8,11 @@ each entry against the ones before it without flushing after every entry.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import select, union_all
+from sqlalchemy import Executable, bindparam, select, union_all
 from sqlalchemy.orm import Session
 
 from ledger.errors import StorageError
@@ -32,6 +33,35 @@ from ledger.storage.models import (
 from ledger.validate import AccountRecord, Effects, KeyRecord
 
 _COMPOUND_LIMIT = 400  # SQLite allows at most 500 terms in one compound SELECT
+_KEY = select(
+    KeyRow.key_id,
+    KeyRow.public_key,
+    KeyRow.role,
+    KeyRow.holder,
+    KeyRow.added_seq,
+    KeyRow.revoked_seq,
+).where(KeyRow.estate_id == bindparam("estate"), KeyRow.key_id == bindparam("key"))
+_ACCOUNT = select(
+    AccountRow.name,
+    AccountRow.type,
+    AccountRow.display_name,
+    AccountRow.opened_seq,
+    AccountRow.closed_seq,
+).where(AccountRow.estate_id == bindparam("estate"), AccountRow.name == bindparam("name"))
+
+
+@functools.lru_cache(maxsize=_COMPOUND_LIMIT)
+def _hash_lookup(n: int) -> Executable:
+    """``n`` primary-key lookups of tree hashes joined by UNION ALL, built once per ``n``."""
+    parts = [
+        select(TreeHashRow.level, TreeHashRow.idx, TreeHashRow.hash).where(
+            TreeHashRow.estate_id == bindparam("estate"),
+            TreeHashRow.level == bindparam(f"l{i}"),
+            TreeHashRow.idx == bindparam(f"i{i}"),
+        )
+        for i in range(n)
+    ]
+    return parts[0] if n == 1 else union_all(*parts)
 
 
 class DbView:
@@ -53,22 +83,14 @@ class DbView:
 
     def key(self, key_id: str) -> KeyRecord | None:
         if key_id not in self._keys:
-            r = self.session.get(KeyRow, (self.estate, key_id))
-            self._keys[key_id] = (
-                None
-                if r is None
-                else KeyRecord(r.key_id, r.public_key, r.role, r.holder, r.added_seq, r.revoked_seq)
-            )
+            r = self.session.execute(_KEY, {"estate": self.estate, "key": key_id}).first()
+            self._keys[key_id] = None if r is None else KeyRecord(*r)
         return self._keys[key_id]
 
     def account(self, name: str) -> AccountRecord | None:
         if name not in self._accounts:
-            r = self.session.get(AccountRow, (self.estate, name))
-            self._accounts[name] = (
-                None
-                if r is None
-                else AccountRecord(r.name, r.type, r.display_name, r.opened_seq, r.closed_seq)
-            )
+            r = self.session.execute(_ACCOUNT, {"estate": self.estate, "name": name}).first()
+            self._accounts[name] = None if r is None else AccountRecord(*r)
         return self._accounts[name]
 
     def transaction_postings(self, seq: int) -> tuple[Posting, ...] | None:
@@ -125,16 +147,12 @@ class DbView:
         wanted = list(dict.fromkeys(indexes))
         found: dict[NodeIndex, bytes] = {}
         for start in range(0, len(wanted), _COMPOUND_LIMIT):
-            parts = [
-                select(TreeHashRow.level, TreeHashRow.idx, TreeHashRow.hash).where(
-                    TreeHashRow.estate_id == self.estate,
-                    TreeHashRow.level == level,
-                    TreeHashRow.idx == idx,
-                )
-                for level, idx in wanted[start : start + _COMPOUND_LIMIT]
-            ]
-            query = parts[0] if len(parts) == 1 else union_all(*parts)
-            found.update({(lv, ix): h for lv, ix, h in self.session.execute(query)})
+            chunk = wanted[start : start + _COMPOUND_LIMIT]
+            params: dict[str, object] = {"estate": self.estate}
+            for i, (level, idx) in enumerate(chunk):
+                params[f"l{i}"], params[f"i{i}"] = level, idx
+            rows = self.session.execute(_hash_lookup(len(chunk)), params)
+            found.update({(lv, ix): h for lv, ix, h in rows})
         missing = [i for i in indexes if i not in found]
         if missing:
             raise StorageError(f"tree hashes missing for estate {self.estate}: {missing[:3]}")
