@@ -4,7 +4,7 @@ Every row compares a figure with a baseline measured in the same run; ``ratio`` 
 always figure / baseline and the target applies to it. The exit status is 0 when
 every benchmark ran (whatever its verdict) and 1 when one failed to run: verdicts
 are reported, never asserted. Results are also written as JSON to
-``bench/out/results[-quick].json``.
+``bench/out/results[-quick][-NAME…].json``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ BENCHMARKS = {
     "tree_build": "bench.tree_build",
     "inclusion_proof_db": "bench.inclusion_proof_db",
     "api_bench": "bench.api_bench",
+    "audit": "bench.audit_bench",
 }
 
 
@@ -115,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     console.print(table(results, errors, title))
     OUT.mkdir(parents=True, exist_ok=True)
-    out = OUT / ("results-quick.json" if args.quick else "results.json")
+    # A partial run (--only) must not overwrite the record of the last complete one.
+    suffix = ("-quick" if args.quick else "") + "".join(f"-{n}" for n in args.only or ())
+    out = OUT / f"results{suffix}.json"
     doc = {
         "mode": mode,
         "machine": info,
