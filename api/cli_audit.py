@@ -202,3 +202,49 @@ def export(
         f"exported {estate}: {summary['size']} entries, {summary['checkpoints']} checkpoints, "
         f"{summary['vouchers']} vouchers -> {out}"
     )
+
+
+@app.command()
+def reconcile(
+    estate: Annotated[str, typer.Option("--estate", help="Estate id.")],
+    bank_csv: Annotated[Path, typer.Option("--bank-csv", help="The bank's CSV statement.")],
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="JSON naming the statement's columns.")
+    ] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Ledger account; default: all Assets:Bank:*.")
+    ] = None,
+    database_url: DbUrl = None,
+    url: Annotated[str | None, typer.Option("--url", help="Read the ledger from a server.")] = None,
+    bundle: Annotated[Path | None, typer.Option("--bundle", help="Read it from a bundle.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
+) -> None:
+    """Match the co-managed account's bank statement against the ledger.
+
+    Exit 0 reconciled, 1 differences, 2 could not run.
+    """
+    from audits.bankcsv import Mapping, StatementError, read_statement
+    from audits.reconcile import reconcile as run_reconcile
+    from audits.report_reconcile import print_reconciliation, reconciliation_json
+
+    try:
+        columns = Mapping.from_json(mapping.read_bytes()) if mapping else None
+        lines = read_statement(bank_csv.read_bytes(), columns)
+        source = _open_source(database_url, url, bundle)
+        try:
+            if estate not in source.estates():
+                fail(f"estate {estate!r} is not in this {source.kind}")
+            result = run_reconcile(source, estate, lines, account)
+        finally:
+            source.close()
+    except (StatementError, SourceError) as e:
+        fail(f"reconciliation could not run: {e}")
+    except OSError as e:
+        fail(f"{e.filename}: {e.strerror or e}")
+    if as_json:
+        sys.stdout.write(
+            json.dumps(reconciliation_json(result), ensure_ascii=False, indent=2) + "\n"
+        )
+    else:
+        print_reconciliation(result, Console())
+    raise typer.Exit(0 if result.clean else 1)

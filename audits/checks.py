@@ -13,22 +13,14 @@ across entries or a source, are in :mod:`audits.checks_tree` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from audits.analyse import AnalysedLeaf
 from audits.findings import Finding, error, warning
 from audits.sources import DerivedRows
 from audits.state import AuditState, Verdict
 from ledger.canonical import b64encode
-from ledger.errors import (
-    AccountingError,
-    InvalidReversal,
-    LedgerError,
-    MissingSignature,
-    SignatureError,
-)
 from ledger.payload import BudgetBody
 
 BUDGET_TYPES = ("income", "expense")
@@ -122,36 +114,14 @@ def check_chain(case: EntryCase) -> Iterator[Finding]:
         )
 
 
-def rule_check(failure: LedgerError) -> str:
-    """The check name under which a refused entry is reported."""
-    if isinstance(failure, MissingSignature):
-        return "policy"
-    if isinstance(failure, SignatureError):
-        return "signatures"
-    if isinstance(failure, InvalidReversal):
-        return "reversals"
-    if isinstance(failure, AccountingError):
-        return "double-entry"
-    return "rules"
-
-
-def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        out[k] = (
-            v.hex() if isinstance(v, bytes) else v if isinstance(v, str | int | None) else str(v)
-        )
-    return out
-
-
 def check_rules(case: EntryCase) -> Iterator[Finding]:
     """Signatures by keys valid at that seq, the policy, double entry, reversals, lifecycle."""
     if case.verdict is None or case.verdict.failure is None:
         return
     failure = case.verdict.failure
-    evidence = {**_plain(failure.data), "code": failure.code, "field": failure.field}
+    evidence = {**failure.data, "code": failure.code, "field": failure.field}
     message = f"{case.verdict.effects.kind} entry would be refused: {failure.message}"
-    yield error(case.estate, case.seq, rule_check(failure), message, **evidence)
+    yield error(case.estate, case.seq, failure.check, message, **evidence)
 
 
 def check_budget(case: EntryCase) -> Iterator[Finding]:

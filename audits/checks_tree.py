@@ -97,9 +97,11 @@ class CheckpointCheck:
     source: AuditSource
     prev: _Seen | None = None
     latest: int | None = None
-    run: list[int] = field(default_factory=list)  # sizes of a run of differing roots
+    run: list[int] = field(default_factory=list)  # a run of differing roots: [second, last]
+    run_length: int = 0
     proofs: int = 0
     unproven: int = 0
+    signed_at: str | None = None  # the latest signing time seen
 
     def check(
         self, stored: StoredCheckpoint, opened: OpenedNote, recomputed: bytes | None
@@ -136,6 +138,7 @@ class CheckpointCheck:
     def _order(
         self, stored: StoredCheckpoint, size: int, root: bytes, recomputed: bytes | None
     ) -> Iterator[Finding]:
+        """Sizes never decrease, in the source's order and in the order they were signed."""
         prev = self.prev
         if prev is not None and size < prev.size:
             yield error(
@@ -147,18 +150,38 @@ class CheckpointCheck:
                 previous_size=prev.size,
             )
             return
+        when, before = stored.signed_at, self.signed_at
+        if when is not None and before is not None and when < before:
+            yield error(
+                self.estate,
+                None,
+                "checkpoint-order",
+                f"checkpoint at size {size} was signed at {when}, before a smaller one ({before})",
+                size=size,
+                signed_at=when,
+                previous_signed_at=before,
+            )
+        self.signed_at = when if before is None or (when is not None and when > before) else before
+        yield from self._root(size, root, recomputed)
+
+    def _root(self, size: int, root: bytes, recomputed: bytes | None) -> Iterator[Finding]:
+        """The root against the leaves, and consistency with the checkpoint before."""
         matches = recomputed is not None and recomputed == root
         if recomputed is not None and not matches:
             yield from self._differs(size, root, recomputed)
         else:
             yield from self.end_run()
-        if prev is not None:
-            yield from self._consistency(prev, _Seen(size, root, matches))
+        if self.prev is not None:
+            yield from self._consistency(self.prev, _Seen(size, root, matches))
         self.prev = _Seen(size, root, matches)
 
     def _differs(self, size: int, root: bytes, recomputed: bytes) -> Iterator[Finding]:
-        self.run.append(size)
-        if len(self.run) == 1:
+        self.run_length += 1
+        if self.run_length == 2:
+            self.run = [size, size]
+        elif self.run_length > 2:
+            self.run[1] = size
+        if self.run_length == 1:
             yield error(
                 self.estate,
                 None,
@@ -171,18 +194,18 @@ class CheckpointCheck:
 
     def end_run(self) -> Iterator[Finding]:
         """Close a run of differing roots with one finding counting the rest."""
-        if len(self.run) > 1:
+        if self.run_length > 1:
             yield error(
                 self.estate,
                 None,
                 "checkpoint-root",
-                f"{len(self.run) - 1} more checkpoints (sizes {self.run[1]}–{self.run[-1]}) "
+                f"{self.run_length - 1} more checkpoints (sizes {self.run[0]}–{self.run[1]}) "
                 "also sign roots the stored leaves do not give",
-                first_size=self.run[1],
-                last_size=self.run[-1],
-                count=len(self.run) - 1,
+                first_size=self.run[0],
+                last_size=self.run[1],
+                count=self.run_length - 1,
             )
-        self.run = []
+        self.run, self.run_length = [], 0
 
     def _consistency(self, a: _Seen, b: _Seen) -> Iterator[Finding]:
         if a.size == b.size:

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, tuple_
+from sqlalchemy import Connection, Engine, func, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
 
 from audits.findings import Finding
@@ -66,6 +66,7 @@ class DatabaseSource:
         self.url = url
         self.data_dir = Path(data_dir)
         self._own_engine = engine is None
+        self._refs: tuple[str, dict[int, frozenset[str]]] | None = None
         try:
             self.engine = engine or make_engine(url)
             self.conn: Connection = self.engine.connect()
@@ -150,20 +151,18 @@ class DatabaseSource:
             start = int(rows[-1][0])
 
     def tree_hashes(self, estate: str, start: int, end: int) -> Mapping[NodeIndex, bytes]:
-        ranges = node_ranges(start, end)
-        if not ranges:
+        """One range per level, ``UNION ALL``: each part is a primary-key range scan
+        (an ``OR`` of ranges makes SQLite scan every hash of the estate)."""
+        t = TreeHashRow
+        parts = [
+            select(t.level, t.idx, t.hash).where(
+                t.estate_id == estate, t.level == level, t.idx >= lo, t.idx <= hi
+            )
+            for level, lo, hi in node_ranges(start, end)
+        ]
+        if not parts:
             return {}
-        cond = or_(
-            *(
-                and_(TreeHashRow.level == lv, TreeHashRow.idx.between(lo, hi))
-                for lv, lo, hi in ranges
-            )
-        )
-        rows = self._rows(
-            select(TreeHashRow.level, TreeHashRow.idx, TreeHashRow.hash).where(
-                TreeHashRow.estate_id == estate, cond
-            )
-        )
+        rows = self._rows(union_all(*parts))
         return {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows}
 
     def derived_rows(self, estate: str, start: int, end: int) -> DerivedRows:
@@ -221,14 +220,24 @@ class DatabaseSource:
         return out
 
     def _voucher_refs(self, estate: str, start: int, end: int) -> dict[int, frozenset[str]]:
-        t = VoucherRefRow
-        rows = self._rows(
-            select(t.seq, t.sha256).where(t.estate_id == estate, t.seq >= start, t.seq < end)
-        )
-        out: defaultdict[int, set[str]] = defaultdict(set)
-        for s, sha in rows:
-            out[int(s)].add(sha)
-        return {s: frozenset(v) for s, v in out.items()}
+        """The ``voucher_refs`` rows of ``[start, end)``.
+
+        The table's key is (estate, sha256, seq): no index serves a range of seqs, so
+        the estate's rows are read once, in key order, and kept by seq (they are as
+        many as the log's voucher references, usually far fewer than its entries).
+        """
+        if self._refs is None or self._refs[0] != estate:
+            t = VoucherRefRow
+            by_seq: defaultdict[int, set[str]] = defaultdict(set)
+            for seq, sha in self._rows(
+                select(t.seq, t.sha256).where(t.estate_id == estate).order_by(t.sha256, t.seq)
+            ):
+                by_seq[int(seq)].add(sha)
+            self._refs = (estate, {s: frozenset(v) for s, v in by_seq.items()})
+        refs = self._refs[1]
+        if end - start > len(refs):
+            return {s: v for s, v in refs.items() if start <= s < end}
+        return {s: refs[s] for s in range(start, end) if s in refs}
 
     def state_tables(self, estate: str) -> StateTables:
         row = self._estate(estate)
@@ -291,11 +300,13 @@ class _Reader:
 
     def read_hashes(self, indexes: Sequence[NodeIndex]) -> list[bytes]:
         t = TreeHashRow
-        rows = self.source._rows(
+        points = [
             select(t.level, t.idx, t.hash).where(
-                t.estate_id == self.estate, tuple_(t.level, t.idx).in_(list(indexes))
+                t.estate_id == self.estate, t.level == level, t.idx == index
             )
-        )
+            for level, index in dict.fromkeys(indexes)
+        ]
+        rows = self.source._rows(union_all(*points)) if points else []
         found = {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows}
         missing = [i for i in indexes if i not in found]
         if missing:

@@ -47,6 +47,9 @@ CHECKS: Mapping[str, str] = {
     "derived-redactions": "派生数据：撤回表",
     "derived-estate": "派生数据：小区表",
     "api": "公开接口数据",
+    "bank-unmatched": "银行流水未入账",
+    "ledger-unmatched": "账本记录不在银行流水中",
+    "bank-balance": "银行与账本逐日差异",
     "audit": "审计过程",
 }
 """Every check name a finding can carry, with its Chinese title for reports."""

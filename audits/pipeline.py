@@ -15,20 +15,23 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from audits.analyse import AnalysedChunk, Chunk, NoteTask, analyse_chunk
 from audits.logkeys import key_for, origin_of_key
-from audits.sources import AuditSource, LogKey, StoredCheckpoint
+from audits.sources import AuditSource, Leaf, LogKey, StoredCheckpoint
+from audits.speculate import Snapshot
 
 
 @dataclass(frozen=True)
 class ChunkMeta:
-    """Where a chunk sits: the position of its first leaf and its checkpoints as stored."""
+    """What the main process keeps of a chunk in flight: where it starts, its leaves
+    (to judge one again if a worker's guess was wrong) and its checkpoints as stored."""
 
     start: int
+    leaves: Sequence[Leaf]
     checkpoints: Sequence[StoredCheckpoint]
 
 
@@ -42,9 +45,16 @@ def _notes(cps: Sequence[StoredCheckpoint], keys: Sequence[LogKey]) -> list[Note
 
 
 def chunks(
-    source: AuditSource, estate: str, keys: Sequence[LogKey]
+    source: AuditSource,
+    estate: str,
+    keys: Sequence[LogKey],
+    snapshot: Callable[[], Snapshot | None] | None = None,
 ) -> Iterator[tuple[ChunkMeta, Chunk]]:
-    """Batches of leaves, each with the stored checkpoints up to its last position."""
+    """Batches of leaves, each with the stored checkpoints up to its last position.
+
+    With ``snapshot`` (a pool), each chunk carries the fold as it stands when the
+    chunk is cut, for its worker to judge the entries ahead (:mod:`audits.speculate`).
+    """
     cps = source.checkpoints(estate)
     waiting: StoredCheckpoint | None = next(cps, None)
     position = 0
@@ -54,11 +64,12 @@ def chunks(
         while waiting is not None and waiting.size <= end:
             mine.append(waiting)
             waiting = next(cps, None)
-        yield ChunkMeta(position, mine), Chunk(batch, _notes(mine, keys))
+        ahead = None if snapshot is None else snapshot()
+        yield ChunkMeta(position, batch, mine), Chunk(position, batch, _notes(mine, keys), ahead)
         position = end
     rest = [] if waiting is None else [waiting, *cps]
     if rest:
-        yield ChunkMeta(position, rest), Chunk([], _notes(rest, keys))
+        yield ChunkMeta(position, [], rest), Chunk(position, [], _notes(rest, keys))
 
 
 def default_workers() -> int:
@@ -83,12 +94,18 @@ def analysed(
     """Analyse chunks (inline without a pool), yielding results in order.
 
     With a pool at most ``depth`` chunks are in flight, so reading runs ahead of
-    folding by a bounded amount.
+    folding by a bounded amount. The first chunk is analysed inline and folded
+    before the next is cut, so that the snapshots workers judge against already
+    hold the genesis (its keys, policy) and the chart of accounts.
     """
     if pool is None:
         for meta, chunk in items:
             yield meta, analyse_chunk(chunk)
         return
+    first = next(items, None)
+    if first is None:
+        return
+    yield first[0], analyse_chunk(first[1])
     window: deque[tuple[ChunkMeta, Future[AnalysedChunk]]] = deque()
     try:
         for meta, chunk in items:

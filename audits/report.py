@@ -45,6 +45,7 @@ def to_json(report: AuditReport) -> dict[str, Any]:
                 "root": e.root,
                 "findings": e.findings,
                 "seconds": round(e.seconds, 3),
+                "rejudged": e.rejudged,
             }
             for e in report.estates
         ],

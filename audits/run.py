@@ -1,13 +1,16 @@
 """Running an audit: every check over every estate of a source, streamed, all findings kept.
 
 :func:`run_audit` audits each estate in turn. For one estate the leaves are read
-in batches and analysed (parsed, hashed, checkpoint notes opened) on every core by
-:mod:`audits.pipeline`; the main process folds the results in order — the rules
-(:func:`audits.state.judge`), the entry checks, the tree, the checkpoints, the
-vouchers — and compares the source's derived rows batch by batch. What it holds
-is the fold (:class:`~audits.state.AuditState`), the right edge of the tree and a
-few chunks in flight: never the log. Findings go to a capped
-:class:`~audits.findings.FindingSink`.
+in batches and analysed on every core by :mod:`audits.pipeline` (parsed, hashed,
+checkpoint notes opened, and each entry judged ahead against a snapshot of the
+fold, signatures included: :mod:`audits.speculate`); the main process folds the
+results in order — keeping a worker's verdict only when the true fold gives the
+answers it was reached with, judging again otherwise — runs the entry checks, the
+tree, the checkpoints, the vouchers, and compares the source's derived rows batch
+by batch. What it holds is the fold (:class:`~audits.state.AuditState`), the
+right edge of the tree and a few chunks in flight: never the log. Findings go to
+a capped :class:`~audits.findings.FindingSink`. Small logs (below
+``parallel_from`` entries) are audited inline, without starting a pool.
 
 What it does not: render (:mod:`audits.report`) or decide the exit code (the CLI).
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from audits.analyse import AnalysedChunk, AnalysedLeaf, OpenedNote
@@ -33,8 +37,10 @@ from audits.logkeys import check_handover, check_log_keys, handovers
 from audits.pipeline import ChunkMeta, analysed, chunks, default_workers, make_pool
 from audits.since import SinceCheck
 from audits.sources import AuditSource, DerivedRows, SourceError, StoredCheckpoint
-from audits.state import AuditState, judge
+from audits.speculate import Snapshot, agrees
+from audits.state import AuditState, Verdict, judge
 from audits.vouchers import VoucherCheck
+from ledger.entry import parse_leaf
 
 END = 2**62
 """An end past any log, for reading what lies beyond it."""
@@ -67,6 +73,7 @@ class EstateResult:
     root: str | None  # base64 root recomputed from the leaves
     findings: int
     seconds: float
+    rejudged: int = 0  # entries a worker judged against a stale snapshot, judged again
 
 
 @dataclass(frozen=True)
@@ -96,9 +103,14 @@ class EstateAudit:
         self.vouchers = VoucherCheck(estate, source)
         self.since = None if since is None else SinceCheck(estate, since, self.keys)
         self.handovers = handovers(self.keys)
+        self.rejudged = 0  # entries a worker judged against a stale snapshot
         self.next_seq = 0
         self.prev_hash: bytes | None = None
         self.prev_time: str | None = None
+
+    def snapshot(self) -> Snapshot | None:
+        """The fold so far, for workers to judge ahead; None before the genesis is folded."""
+        return None if self.state.policy_or_none() is None else Snapshot.of(self.state)
 
     def start(self) -> Iterator[Finding]:
         yield from check_log_keys(self.estate, self.keys)
@@ -123,8 +135,8 @@ class EstateAudit:
             stored = self.source.tree_hashes(self.estate, meta.start, end)
         pending = list(zip(meta.checkpoints, result.notes, strict=True))
         yield from self._checkpoints(pending)
-        for leaf in result.leaves:
-            yield from self._entry(leaf, rows)
+        for leaf, (_, data) in zip(result.leaves, meta.leaves, strict=True):
+            yield from self._entry(leaf, data, rows)
             yield from self.tree.append(leaf.leaf_hash, stored)
             yield from self._checkpoints(pending)
             yield from self._probes()
@@ -141,14 +153,26 @@ class EstateAudit:
             root = self.tree.compact.root() if stored.size == size else None
             yield from self.checkpoints.check(stored, opened, root)
 
-    def _entry(self, leaf: AnalysedLeaf, rows: DerivedRows | None) -> Iterator[Finding]:
+    def _verdict(self, leaf: AnalysedLeaf, data: bytes) -> Verdict:
+        """The worker's verdict if the fold gives the answers it judged with; else judge here."""
+        if leaf.verdict is None:  # analysed inline: judge here
+            assert leaf.entry is not None
+            return judge(self.state, leaf.entry)
+        if agrees(self.state, leaf.reads):
+            return leaf.verdict
+        self.rejudged += 1
+        return judge(self.state, parse_leaf(data))  # the worker left payload.raw behind
+
+    def _entry(
+        self, leaf: AnalysedLeaf, data: bytes, rows: DerivedRows | None
+    ) -> Iterator[Finding]:
         """Judge and fold one entry, then run every entry check on it."""
         position = self.state.size
         verdict = None
         if leaf.entry is None:
             self.state.skip()
         else:
-            verdict = judge(self.state, leaf.entry)
+            verdict = self._verdict(leaf, data)
             self.state.apply(verdict.effects)
         case = EntryCase(
             self.estate,
@@ -196,25 +220,38 @@ class EstateAudit:
             yield from check_estate_row(self.estate, self.state, tables, self.keys)
 
 
+class Pools:
+    """One process pool for the whole audit, started when a large log first needs it."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def get(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = make_pool(self.workers)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
 def audit_estate(
-    source: AuditSource, estate: str, options: AuditOptions, sink: FindingSink, workers: int
+    source: AuditSource, estate: str, options: AuditOptions, sink: FindingSink, pools: Pools
 ) -> EstateResult:
     """Audit one estate, adding its findings to ``sink``."""
     began, before = time.perf_counter(), len(sink)
     audit = EstateAudit(source, estate, options.since)
     sink.add(audit.start())
     hint = source.size_hint(estate)
-    use_pool = workers > 1 and (hint is None or hint >= options.parallel_from)
-    pool = make_pool(workers) if use_pool else None
-    try:
-        items = chunks(source, estate, audit.keys)
-        for meta, result in analysed(items, pool, depth=3 * workers):
-            sink.add(audit.feed(meta, result))
-            if options.progress is not None:
-                options.progress(estate, audit.state.size, hint)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    large = pools.workers > 1 and (hint is None or hint >= options.parallel_from)
+    pool = pools.get() if large else None
+    items = chunks(source, estate, audit.keys, audit.snapshot if pool is not None else None)
+    for meta, result in analysed(items, pool, depth=3 * pools.workers):
+        sink.add(audit.feed(meta, result))
+        if options.progress is not None:
+            options.progress(estate, audit.state.size, hint)
     sink.add(audit.finish())
     return EstateResult(
         estate,
@@ -223,6 +260,7 @@ def audit_estate(
         b64(audit.tree.compact.root()),
         len(sink) - before,
         time.perf_counter() - began,
+        audit.rejudged,
     )
 
 
@@ -236,15 +274,17 @@ def run_audit(source: AuditSource, options: AuditOptions = AuditOptions()) -> Au
         raise SourceError(f"estate {missing[0]!r} is not in this {source.kind}")
     if not wanted:
         raise SourceError(f"this {source.kind} holds no estate to audit")
-    workers = options.workers or default_workers()
-    sink = FindingSink()
-    results = [audit_estate(source, e, options, sink, workers) for e in wanted]
+    pools, sink = Pools(options.workers or default_workers()), FindingSink()
+    try:
+        results = [audit_estate(source, e, options, sink, pools) for e in wanted]
+    finally:
+        pools.close()
     return AuditReport(
         source.kind,
         source.location,
         started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         time.perf_counter() - began,
-        workers,
+        pools.workers,
         tuple(results),
         tuple(sink.findings()),
     )

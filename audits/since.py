@@ -66,50 +66,60 @@ class SinceCheck:
     def finish(
         self, source: AuditSource, log_size: int, latest: _Latest | None
     ) -> Iterator[Finding]:
-        e, saved = self.estate, self.saved
+        """Both proofs, once the whole log (and the source's latest checkpoint) is known."""
         if self.opened.signature_error is not None:
             yield error(
-                e,
+                self.estate,
                 None,
                 "checkpoint-signature",
                 f"the saved checkpoint does not verify: {self.opened.signature_error}",
                 saved=True,
             )
-        if saved is None:
+        if self.saved is None:
             return
-        evidence = {"saved_size": saved.size, "saved_root": b64(saved.root)}
+        yield from self._by_leaves(self.saved, log_size)
+        yield from self._by_proof(self.saved, source, latest)
+
+    def _by_leaves(self, saved: Checkpoint, log_size: int) -> Iterator[Finding]:
+        evidence = {"saved_size": saved.size, "saved_root": b64(saved.root), "method": "leaves"}
         if saved.size > log_size:
             yield error(
-                e,
+                self.estate,
                 log_size,
                 "checkpoint-consistency",
                 f"the log holds {log_size} entries, fewer than the saved checkpoint's {saved.size}",
                 log_size=log_size,
-                method="leaves",
                 **evidence,
             )
         elif self.recomputed != saved.root:
             yield error(
-                e,
+                self.estate,
                 None,
                 "checkpoint-consistency",
                 f"the leaves served now do not give the saved checkpoint's root at size "
                 f"{saved.size}: the history behind it was rewritten",
                 recomputed=b64(self.recomputed),
-                method="leaves",
                 **evidence,
             )
-        if latest is not None and saved.size > 0 and saved.size <= latest.size:
-            yield from prove_extension(e, source, saved.size, saved.root, latest.size, latest.root)
-        elif latest is not None and saved.size > latest.size:
+
+    def _by_proof(
+        self, saved: Checkpoint, source: AuditSource, latest: _Latest | None
+    ) -> Iterator[Finding]:
+        if latest is None or saved.size == 0:
+            return
+        if saved.size <= latest.size:
+            yield from prove_extension(
+                self.estate, source, saved.size, saved.root, latest.size, latest.root
+            )
+        else:
             yield error(
-                e,
+                self.estate,
                 None,
                 "checkpoint-consistency",
                 f"the latest checkpoint ({latest.size}) is below the saved one ({saved.size})",
+                saved_size=saved.size,
                 latest_size=latest.size,
                 method="proof",
-                **evidence,
             )
 
 

@@ -22,10 +22,18 @@ Pure: no I/O.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from ledger.entry import Entry
-from ledger.errors import LedgerError, LogStateError
+from ledger.errors import (
+    AccountingError,
+    InvalidReversal,
+    LedgerError,
+    LogStateError,
+    MissingSignature,
+    SignatureError,
+)
 from ledger.payload import (
     TRUST_ACCOUNT,
     AccountBody,
@@ -39,7 +47,14 @@ from ledger.payload import (
     TransactionBody,
 )
 from ledger.policy import Policy
-from ledger.validate import AccountRecord, Effects, KeyRecord, check_append, rule_for
+from ledger.validate import (
+    AccountRecord,
+    Effects,
+    KeyRecord,
+    LedgerView,
+    check_append,
+    rule_for,
+)
 
 
 class AuditState:
@@ -50,9 +65,10 @@ class AuditState:
     balance and the trust account's running balance.
     """
 
-    def __init__(self, estate: str) -> None:
+    def __init__(self, estate: str, size: int = 0) -> None:
         self.estate = estate
-        self.size = 0
+        self.size = size
+        self._base = size  # postings are known for transactions from this seq on
         self._policy: Policy | None = None
         self.keys: dict[str, KeyRecord] = {}
         self.accounts: dict[str, AccountRecord] = {}
@@ -79,10 +95,14 @@ class AuditState:
     def account(self, name: str) -> AccountRecord | None:
         return self.accounts.get(name)
 
+    def policy_or_none(self) -> Policy | None:
+        return self._policy
+
     def transaction_postings(self, seq: int) -> tuple[Posting, ...] | None:
-        if not 0 <= seq < len(self._offsets) - 1:
+        i = seq - self._base
+        if not 0 <= i < len(self._offsets) - 1:
             return None
-        lo, hi = self._offsets[seq], self._offsets[seq + 1]
+        lo, hi = self._offsets[i], self._offsets[i + 1]
         if lo == hi:
             return None
         pairs = self._data[2 * lo : 2 * hi]
@@ -95,6 +115,19 @@ class AuditState:
         return sha256 in self.vouchers, self.redactions.get(sha256)
 
     # -- folding ------------------------------------------------------------------------------
+
+    def restore(
+        self,
+        policy: Policy | None,
+        keys: Mapping[str, KeyRecord],
+        accounts: Mapping[str, AccountRecord],
+        reversals: Mapping[int, int],
+        redactions: Mapping[str, int],
+    ) -> None:
+        """Start from a snapshot of another fold (see :mod:`audits.speculate`)."""
+        self._policy = policy
+        self.keys, self.accounts = dict(keys), dict(accounts)
+        self.reversals, self.redactions = dict(reversals), dict(redactions)
 
     def _account_id(self, name: str) -> int:
         found = self._ids.get(name)
@@ -144,22 +177,66 @@ class AuditState:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """The rule an entry broke, as plain values (it crosses process boundaries)."""
+
+    check: str  # the finding's check: signatures, policy, double-entry, reversals, rules
+    code: str  # the ledger error's code
+    message: str
+    field: str | None
+    data: Mapping[str, str | int | None]
+
+    @classmethod
+    def of(cls, e: LedgerError) -> Failure:
+        return cls(rule_check(e), e.code, e.message, e.field, _plain(e.data))
+
+
+@dataclass(frozen=True)
 class Verdict:
     """How an entry fared: its effects (accepted or as written) and the rule it broke."""
 
     effects: Effects
-    failure: LedgerError | None
+    failure: Failure | None
 
 
-def judge(state: AuditState, entry: Entry) -> Verdict:
-    """Run :func:`ledger.validate.check_append`; on failure fold the entry as written."""
+def rule_check(failure: LedgerError) -> str:
+    """The check name under which a refused entry is reported."""
+    if isinstance(failure, MissingSignature):
+        return "policy"
+    if isinstance(failure, SignatureError):
+        return "signatures"
+    if isinstance(failure, InvalidReversal):
+        return "reversals"
+    if isinstance(failure, AccountingError):
+        return "double-entry"
+    return "rules"
+
+
+def _plain(data: Mapping[str, object]) -> dict[str, str | int | None]:
+    out: dict[str, str | int | None] = {}
+    for k, v in data.items():
+        if isinstance(v, bytes):
+            out[k] = v.hex()
+        elif v is None or isinstance(v, str | int):
+            out[k] = v
+        else:
+            out[k] = str(v)
+    return out
+
+
+def judge(view: LedgerView, entry: Entry) -> Verdict:
+    """Run :func:`ledger.validate.check_append`; on failure fold the entry as written.
+
+    ``view`` is the fold before the entry: the :class:`AuditState` itself, or a
+    worker's recording view of a snapshot of it (:mod:`audits.speculate`).
+    """
     try:
-        return Verdict(check_append(state, entry.payload, entry.signatures), None)
+        return Verdict(check_append(view, entry.payload, entry.signatures), None)
     except LedgerError as e:
-        return Verdict(written_effects(state, entry.payload), e)
+        return Verdict(written_effects(view, entry.payload), Failure.of(e))
 
 
-def written_effects(state: AuditState, payload: Payload) -> Effects:
+def written_effects(state: LedgerView, payload: Payload) -> Effects:
     """What an entry says happens, applied as far as the state allows (see module doc)."""
     seq, body = state.size, payload.body
     try:
@@ -182,12 +259,12 @@ def written_effects(state: AuditState, payload: Payload) -> Effects:
         return _account(state, base, body)
     if isinstance(body, PolicyBody):
         return replace(base, policy=body.policy)
-    if isinstance(body, RedactionBody) and body.sha256 not in state.redactions:
+    if isinstance(body, RedactionBody) and state.voucher_state(body.sha256)[1] is None:
         return replace(base, redacts=(body.sha256, body.reason))
     return base
 
 
-def _reversal(state: AuditState, fx: Effects, body: ReversalBody) -> Effects:
+def _reversal(state: LedgerView, fx: Effects, body: ReversalBody) -> Effects:
     target = state.transaction_postings(body.target) if body.target < state.size else None
     if target is None or state.reversed_by(body.target) is not None:
         return fx
@@ -195,7 +272,7 @@ def _reversal(state: AuditState, fx: Effects, body: ReversalBody) -> Effects:
     return replace(fx, postings=negated, reverses=body.target)
 
 
-def _key(state: AuditState, fx: Effects, body: KeyBody) -> Effects:
+def _key(state: LedgerView, fx: Effects, body: KeyBody) -> Effects:
     existing = state.key(body.key_id)
     if body.action == "register" and body.key is not None and existing is None:
         k = body.key
@@ -207,7 +284,7 @@ def _key(state: AuditState, fx: Effects, body: KeyBody) -> Effects:
     return fx
 
 
-def _account(state: AuditState, fx: Effects, body: AccountBody) -> Effects:
+def _account(state: LedgerView, fx: Effects, body: AccountBody) -> Effects:
     existing = state.account(body.name)
     if body.action == "open" and existing is None:
         record = AccountRecord(body.name, body.type, body.display_name, fx.seq)

@@ -87,12 +87,9 @@ def test_cli_writes_html(estate: EstateFactory, tmp_path: Path) -> None:
     assert "clean" in output
 
 
-def fake_server(routes: dict[str, Any]) -> UrlSource:
+def fake_server(routes: dict[str, httpx.Response]) -> UrlSource:
     def handle(request: httpx.Request) -> httpx.Response:
-        for path, reply in routes.items():
-            if request.url.path == path:
-                return reply(request) if callable(reply) else reply
-        return httpx.Response(404)
+        return routes.get(request.url.path, httpx.Response(404))
 
     client = httpx.Client(base_url="http://fake", transport=httpx.MockTransport(handle))
     return UrlSource("http://fake", client=client)

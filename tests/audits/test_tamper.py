@@ -267,3 +267,15 @@ def test_replaced_current_log_key(estate: EstateFactory, seqs: dict[str, int]) -
             e=estate.id,
         )
     assert audit(estate) == {("derived-estate", None)}
+
+
+def test_checkpoint_signed_out_of_order(estate: EstateFactory, seqs: dict[str, int]) -> None:
+    with insider(estate.service) as conn:
+        sql(
+            conn,
+            "UPDATE checkpoints SET signed_at='2000-01-01T00:00:00.000Z'"
+            " WHERE estate_id=:e AND size=:s",
+            e=estate.id,
+            s=seqs["last"] + 1,
+        )
+    assert audit(estate) == {("checkpoint-order", None)}
