@@ -189,6 +189,5 @@ def statements(estate: str, svc: Svc) -> dict[str, Any]:
 
 @router.get("/{estate}/statements/{period}", summary="One statement (JSON, or .pdf)")
 def statement(estate: str, period: str, svc: Svc) -> Response:
-    with svc.reader(estate):
-        pass
+    svc.require_estate(estate)
     raise Problem("not-found", f"no statement for period {period!r} has been published")

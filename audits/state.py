@@ -142,16 +142,12 @@ class AuditState:
             self.keys[k.key_id] = k
         if fx.key_revoked is not None:
             old = self.keys[fx.key_revoked]
-            self.keys[old.key_id] = KeyRecord(
-                old.key_id, old.public_key, old.role, old.holder, old.added_seq, fx.seq
-            )
+            self.keys[old.key_id] = old.revoked_at(fx.seq)
         if fx.account_opened is not None:
             self.accounts[fx.account_opened.name] = fx.account_opened
         if fx.account_closed is not None:
             a = self.accounts[fx.account_closed]
-            self.accounts[a.name] = AccountRecord(
-                a.name, a.type, a.display_name, a.opened_seq, fx.seq
-            )
+            self.accounts[a.name] = a.closed_at(fx.seq)
         if fx.kind == "transaction":
             for p in fx.postings:
                 self._data.extend((self._account_id(p.account), p.amount))

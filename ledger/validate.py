@@ -60,6 +60,9 @@ class KeyRecord:
     added_seq: int
     revoked_seq: int | None = None
 
+    def revoked_at(self, seq: int) -> KeyRecord:
+        return replace(self, revoked_seq=seq)
+
 
 @dataclass(frozen=True)
 class AccountRecord:
@@ -68,6 +71,9 @@ class AccountRecord:
     display_name: str
     opened_seq: int
     closed_seq: int | None = None
+
+    def closed_at(self, seq: int) -> AccountRecord:
+        return replace(self, closed_seq=seq)
 
 
 class LedgerView(Protocol):
@@ -374,16 +380,12 @@ class MemoryState:
             self.keys[k.key_id] = k
         if effects.key_revoked is not None:
             old = self.keys[effects.key_revoked]
-            self.keys[old.key_id] = KeyRecord(
-                old.key_id, old.public_key, old.role, old.holder, old.added_seq, effects.seq
-            )
+            self.keys[old.key_id] = old.revoked_at(effects.seq)
         if effects.account_opened is not None:
             self.accounts[effects.account_opened.name] = effects.account_opened
         if effects.account_closed is not None:
             a = self.accounts[effects.account_closed]
-            self.accounts[a.name] = AccountRecord(
-                a.name, a.type, a.display_name, a.opened_seq, effects.seq
-            )
+            self.accounts[a.name] = a.closed_at(effects.seq)
         if effects.kind == "transaction":
             self.transactions[effects.seq] = effects.postings
         if effects.reverses is not None:

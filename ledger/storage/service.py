@@ -165,6 +165,11 @@ class LedgerService:
         with self.session() as s:
             yield LogReader(s, estate)
 
+    def require_estate(self, estate: str) -> None:
+        """Raise :class:`NotFound` unless ``estate`` exists."""
+        with self.reader(estate):
+            return
+
     def redaction(self, session: Session, estate: str, sha256: str) -> tuple[int, str] | None:
         """(seq, reason) of the entry that withdrew this voucher's bytes, if any."""
         row = session.get(RedactionRow, (estate, sha256))

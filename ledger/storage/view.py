@@ -165,17 +165,13 @@ class DbView:
         if effects.key_revoked is not None:
             old = self.key(effects.key_revoked)
             assert old is not None
-            self._keys[old.key_id] = KeyRecord(
-                old.key_id, old.public_key, old.role, old.holder, old.added_seq, effects.seq
-            )
+            self._keys[old.key_id] = old.revoked_at(effects.seq)
         if effects.account_opened is not None:
             self._accounts[effects.account_opened.name] = effects.account_opened
         if effects.account_closed is not None:
             a = self.account(effects.account_closed)
             assert a is not None
-            self._accounts[a.name] = AccountRecord(
-                a.name, a.type, a.display_name, a.opened_seq, effects.seq
-            )
+            self._accounts[a.name] = a.closed_at(effects.seq)
         if effects.kind == "transaction":
             self._postings[effects.seq] = effects.postings
         if effects.reverses is not None:
