@@ -347,6 +347,10 @@ def serve(
 
 
 from api import cli_audit  # noqa: E402,F401 - registers `audit` and `export` on `app`
+from api.cli_ca import ca_app  # noqa: E402
+
+app.add_typer(ca_app, name="ca")
+from api import cli_statement  # noqa: E402,F401 - registers `statement` on `app`
 
 
 def main() -> None:

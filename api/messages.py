@@ -32,6 +32,8 @@ TITLES_ZH = {
     "proof-error": "证明无效",
     "root-mismatch": "根哈希不一致",
     "bad-note": "签名检查点无效",
+    "period-not-closed": "该期间尚未结束",
+    "statement-invalid": "公示核验未通过",
 }
 
 TITLES_EN = {code: code.replace("-", " ") for code in TITLES_ZH}
@@ -54,6 +56,12 @@ TEXT = {
         "key_rotated": "已更换 {estate} 的日志密钥（自第 {size} 条起生效），新验证公钥：{vkey}",
         "token_created": "已创建运营令牌 {id}（{name}）。令牌只显示这一次，请妥善保存：",
         "token_revoked": "已吊销运营令牌 {id}（{name}）",
+        "statement_usage": "请给出 --estate、--period 和 --out（或用 statement verify 文件）",
+        "statement_lang": "--lang 只能是 zh 或 en",
+        "statement_json": "公示 JSON 已写入 {path}（第 {number} 版，依据账本前 {size} 条记录）",
+        "statement_pdf": "公示 PDF 已写入 {path}",
+        "statement_ok": "核验通过：{estate} {period} 的公示与账本一致。",
+        "statement_bad": "核验未通过：{estate} {period} 的公示有问题（见上方 ✗ 项）。",
     },
     "en": {
         "error": "error",
@@ -75,6 +83,13 @@ TEXT = {
         "key_rotated": "rotated the log key of {estate} at size {size}; new verifier key: {vkey}",
         "token_created": "created operator token {id} ({name}); it is shown only this once:",
         "token_revoked": "revoked operator token {id} ({name})",
+        "statement_usage": "give --estate, --period and --out (or: statement verify FILE)",
+        "statement_lang": "--lang must be zh or en",
+        "statement_json": "statement JSON written to {path} (number {number}, from the first "
+        "{size} entries of the log)",
+        "statement_pdf": "statement PDF written to {path}",
+        "statement_ok": "verified: the statement of {estate} {period} matches the log.",
+        "statement_bad": "NOT verified: the statement of {estate} {period} fails (see ✗ above).",
     },
 }
 

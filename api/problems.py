@@ -58,6 +58,8 @@ _TYPES = [
     ProblemType("proof-error", 400, "No such proof"),
     ProblemType("root-mismatch", 400, "Root hash mismatch"),
     ProblemType("bad-note", 422, "Malformed or unverifiable signed note"),
+    ProblemType("period-not-closed", 409, "Statements cover periods that have ended"),
+    ProblemType("statement-invalid", 422, "The statement does not verify"),
     ProblemType("voucher-mismatch", 422, "The voucher's bytes do not hash to its name"),
     ProblemType("unsupported-media-type", 415, "Voucher type not allowed"),
     ProblemType("voucher-redacted", 410, "The voucher was withdrawn"),

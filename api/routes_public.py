@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from api import schemas
@@ -181,13 +181,67 @@ def voucher(estate: str, sha256: str, svc: Svc) -> Response:
     return get_voucher(svc, estate, sha256)
 
 
-@router.get("/{estate}/statements", summary="Published statements (none yet)")
+@router.get(
+    "/{estate}/statements",
+    response_model=schemas.StatementList,
+    summary="Published statements, and the closed periods that can be asked for",
+)
 def statements(estate: str, svc: Svc) -> dict[str, Any]:
-    with svc.reader(estate):
-        return {"statements": []}
+    from statements import store
+
+    today = store.today_in_china(svc.clock())
+    with svc.reader(estate) as r:
+        return {
+            "statements": store.list_statements(r.session, estate),
+            "closed_periods": store.closed_periods(r.session, estate, today),
+        }
 
 
-@router.get("/{estate}/statements/{period}", summary="One statement (JSON, or .pdf)")
-def statement(estate: str, period: str, svc: Svc) -> Response:
+@router.get(
+    "/{estate}/statements/{period}",
+    summary="A period's statement: signed JSON, or its signed PDF with `.pdf`",
+    description=(
+        "Produced at the latest checkpoint on first request for a closed period and "
+        "never changed afterwards; a correction is a new `number` for the same period "
+        "(the latest is served unless `number` is given). `{period}.pdf` serves the PDF "
+        "(`lang=zh` by default, or `en`)."
+    ),
+    responses={
+        200: {"content": {"application/json": {}, "application/pdf": {}}},
+        409: {"description": "the period has not ended yet"},
+    },
+)
+def statement(
+    estate: str,
+    period: Annotated[str, Path(max_length=16)],
+    request: Request,
+    svc: Svc,
+    number: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    lang: Annotated[Literal["zh", "en"], Query()] = "zh",
+) -> Response:
+    from statements import store
+
     svc.require_estate(estate)
-    raise Problem("not-found", f"no statement for period {period!r} has been published")
+    as_pdf = period.endswith(".pdf")
+    text = period.removesuffix(".pdf")
+    if number is None:
+        found = store.publish(svc, estate, text)
+    else:
+        with svc.reader(estate) as r:
+            found = store.find(r.session, estate, store.parse_period(text).text, number)
+        if found is None:
+            raise Problem("not-found", f"statement {text} number {number} does not exist")
+    cache = "public, max-age=31536000, immutable" if number else "public, max-age=300"
+    if as_pdf:
+        settings = request.app.state.settings
+        data = store.pdf(svc, estate, found, lang, settings.public_base_url)
+        name = f"{estate}-{found.period}-{found.number}{'' if lang == 'zh' else '-en'}.pdf"
+        return Response(
+            data,
+            media_type="application/pdf",
+            headers={
+                "Cache-Control": cache,
+                "Content-Disposition": f'inline; filename="{name}"',
+            },
+        )
+    return Response(found.document, media_type="application/json", headers={"Cache-Control": cache})

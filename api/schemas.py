@@ -209,3 +209,27 @@ def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
         if f"#/components/schemas/{name}'" not in text:
             components.pop(name, None)
     return doc
+
+
+class StatementCheckpoint(Strict):
+    size: int = Field(examples=[5225])
+    root: str = Field(examples=["m3ZGCVVx7HgCuQ5/2k7t8wZxK3cC1mYAbvYp4YQPk9o="])
+
+
+class StatementSummary(Strict):
+    period: str = Field(examples=["2026-10"])
+    number: int = Field(examples=[1], description="1, then 2 for its first correction, …")
+    issued_at: str = Field(examples=["2026-11-01T02:00:00Z"])
+    checkpoint: StatementCheckpoint
+    sha256: str = Field(description="hex SHA-256 of the signed JSON document (JCS)")
+    superseded_by: int | None = Field(description="the number of the correction, if any")
+    json_url: str = Field(alias="json", examples=["/v1/estates/shifan-garden/statements/2026-10"])
+    pdf: str = Field(examples=["/v1/estates/shifan-garden/statements/2026-10.pdf"])
+
+
+class StatementList(Strict):
+    statements: list[StatementSummary]
+    closed_periods: list[str] = Field(
+        examples=[["2026-10", "2026-09", "2026-Q3", "2025"]],
+        description="periods that have ended: GET /statements/{period} produces them",
+    )

@@ -173,6 +173,11 @@ class BundleSource:
         data = self.files.read(f"vouchers/{sha256}")
         return VoucherLookup("missing") if data is None else VoucherLookup("present", data)
 
+    def statements(self, estate: str) -> list[bytes]:
+        """``statements.jsonl``: one signed statement document per line, bytes as published."""
+        data = self.files.read("statements.jsonl")
+        return [] if data is None else [line for line in data.split(b"\n") if line.strip()]
+
     def anomalies(self, estate: str) -> list[Finding]:
         return []
 

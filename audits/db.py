@@ -49,6 +49,7 @@ from ledger.storage.models import (
     PostingRow,
     RedactionRow,
     ReversalRow,
+    StatementRow,
     TreeHashRow,
     VoucherRefRow,
 )
@@ -287,6 +288,14 @@ class DatabaseSource:
             return VoucherLookup("redacted")
         data = FilesystemBlobStore(self.data_dir / "vouchers" / estate).get(sha256)
         return VoucherLookup("missing") if data is None else VoucherLookup("present", data)
+
+    def statements(self, estate: str) -> list[bytes]:
+        rows = self._rows(
+            select(StatementRow.document)
+            .where(StatementRow.estate_id == estate)
+            .order_by(StatementRow.period, StatementRow.number)
+        )
+        return [bytes(r[0]) for r in rows]
 
     def anomalies(self, estate: str) -> list[Finding]:
         return []

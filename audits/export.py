@@ -31,8 +31,9 @@ from audits.sources import AuditSource, SourceError
 README = """# Audit bundle of estate `{estate}` (trustledger)
 
 Exported {exported_at} from {location}: {size} entries, {checkpoints} signed
-checkpoints, {vouchers} vouchers. Everything needed to verify the books is in this
-directory; nothing here has to be trusted, everything is recomputed.
+checkpoints, {statements} published statements, {vouchers} vouchers. Everything
+needed to verify the books is in this directory; nothing here has to be trusted,
+everything is recomputed.
 
 审计包：小区 `{estate}` 的全部账本记录、签名检查点、日志公钥与凭证。无需信任任何一方，
 以下每一项都可以独立重算验证。
@@ -49,6 +50,9 @@ directory; nothing here has to be trusted, everything is recomputed.
   independently (the notice board, a printed statement) before trusting it.
 - `vouchers/<sha256>` — the bytes of every referenced voucher still held
   (a voucher withdrawn by a signed `redaction` entry is absent by design).
+- `statements.jsonl` — every published statement (公示), one signed JSON document
+  per line: `{{"statement": {{…}}, "signature": {{"vkey", "sig"}}}}`, `sig` being
+  Ed25519 by the log key over `b"trustledger/statement/v1\\n" + JCS(statement)`.
 - `manifest.json` — what was exported (informative only).
 - `verify_bundle.py` — a standalone verifier (Python 3.11+ and `cryptography`).
 
@@ -74,7 +78,10 @@ Run `python3 verify_bundle.py .` (exit 0 clean, 1 findings), or
    the last checkpoint's size is the number of lines in `leaves.jsonl`.
 5. **Books.** Postings of each transaction sum to zero; a reversal names an
    earlier transaction, reversed at most once.
-6. **Vouchers.** `SHA-256(file)` is its name and its size is what the entry says;
+6. **Statements.** Each statement's signature verifies under a log key; the root
+   of its first `checkpoint.size` leaves is its `checkpoint.root`; its figures,
+   recomputed from those leaves as `docs/statements.md` defines, are equal.
+7. **Vouchers.** `SHA-256(file)` is its name and its size is what the entry says;
    a voucher may be missing only if a signed `redaction` entry withdrew it.
 """
 
@@ -119,6 +126,8 @@ def write_bundle(source: AuditSource, estate: str, target: Path) -> dict[str, An
         for k in source.log_keys(estate)
     ]
     (target / "log-keys.json").write_text(json.dumps(keys, indent=1) + "\n", "utf-8")
+    statements = source.statements(estate)
+    (target / "statements.jsonl").write_bytes(b"".join(d + b"\n" for d in statements))
     (target / "vouchers").mkdir()
     vouchers = 0
     for sha256 in sorted(referenced):
@@ -133,11 +142,12 @@ def write_bundle(source: AuditSource, estate: str, target: Path) -> dict[str, An
         "size": size,
         "checkpoints": cps,
         "vouchers": vouchers,
+        "statements": len(statements),
         "exported_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "location": source.location,
         "files": {
             name: hashlib.sha256((target / name).read_bytes()).hexdigest()
-            for name in ("leaves.jsonl", "checkpoints.jsonl", "log-keys.json")
+            for name in ("leaves.jsonl", "checkpoints.jsonl", "log-keys.json", "statements.jsonl")
         },
     }
     (target / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")

@@ -31,6 +31,7 @@ from audits.checks_derived import (
     check_estate_row,
     check_orphans,
 )
+from audits.checks_statements import StatementCheck
 from audits.checks_tree import CheckpointCheck, TreeCheck
 from audits.findings import Finding, FindingSink, error
 from audits.logkeys import check_handover, check_log_keys, handovers
@@ -103,6 +104,7 @@ class EstateAudit:
         self.vouchers = VoucherCheck(estate, source)
         self.since = None if since is None else SinceCheck(estate, since, self.keys)
         self.handovers = handovers(self.keys)
+        self.statements = StatementCheck(estate, source.statements(estate), self.keys)
         self.rejudged = 0  # entries a worker judged against a stale snapshot
         self.next_seq = 0
         self.prev_hash: bytes | None = None
@@ -114,6 +116,7 @@ class EstateAudit:
 
     def start(self) -> Iterator[Finding]:
         yield from check_log_keys(self.estate, self.keys)
+        yield from self.statements.start()
         yield from self._probes()
 
     def _probes(self) -> Iterator[Finding]:
@@ -124,6 +127,7 @@ class EstateAudit:
         handover = self.handovers.pop(size, None)
         if handover is not None:
             yield from check_handover(self.estate, *handover, self.tree.compact.root())
+        yield from self.statements.probe(size, self.tree.compact.root)
 
     def feed(self, meta: ChunkMeta, result: AnalysedChunk) -> Iterator[Finding]:
         """Fold one analysed chunk; compare its derived rows and stored hashes."""
@@ -169,6 +173,7 @@ class EstateAudit:
         """Judge and fold one entry, then run every entry check on it."""
         position = self.state.size
         verdict = None
+        self.statements.feed(leaf.entry)
         if leaf.entry is None:
             self.state.skip()
         else:
@@ -204,6 +209,7 @@ class EstateAudit:
                 self.estate, None, "log-key", f"a key takes over at {beyond}, beyond the log"
             )
         yield from self.vouchers.finish(self.state)
+        yield from self.statements.finish(size)
         if self.since is not None:
             yield from self.since.finish(self.source, size, self.checkpoints.prev)
         rows = self.source.derived_rows(self.estate, self.next_seq, END)

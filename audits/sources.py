@@ -218,6 +218,10 @@ class AuditSource(Protocol):
         """A voucher's bytes, or why the source does not serve them."""
         ...
 
+    def statements(self, estate: str) -> list[bytes]:
+        """Every published statement document (signed JSON bytes), as the source holds them."""
+        ...
+
     def anomalies(self, estate: str) -> list[Finding]:
         """What the source noticed about itself while being read (e.g. a server whose
         JSON contradicts its own leaf bytes); asked once the log has been read."""

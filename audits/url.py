@@ -198,6 +198,24 @@ class UrlSource:
             return VoucherLookup("missing")
         raise SourceError(f"voucher {sha256} of {estate}: HTTP {response.status_code}")
 
+    def statements(self, estate: str) -> list[bytes]:
+        """Every statement the server lists (404 on the list: a server without statements)."""
+        response = self._get(f"/v1/estates/{estate}/statements")
+        if response.status_code == 404:
+            return []
+        try:
+            items = self._json(f"/v1/estates/{estate}/statements")["statements"]
+            paths = [str(item["json"]) for item in items]
+        except (TypeError, KeyError) as e:
+            raise SourceError(f"statements of {estate}: unexpected reply ({e})") from e
+        out = []
+        for path in paths:
+            got = self._get(path)
+            if got.status_code != 200:
+                raise SourceError(f"{path}: HTTP {got.status_code}")
+            out.append(got.content)
+        return out
+
     def anomalies(self, estate: str) -> list[Finding]:
         return self._anomalies.pop(estate, [])
 

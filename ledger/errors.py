@@ -192,5 +192,17 @@ class NoteError(LedgerError):
     code = "bad-note"
 
 
+class StatementError(LedgerError):
+    """A statement does not verify: signature, signer, checkpoint or figures."""
+
+    code = "statement-invalid"
+
+
+class PeriodNotClosed(LedgerError):
+    """A statement was asked for a period that has not ended yet."""
+
+    code = "period-not-closed"
+
+
 class StorageError(Exception):
     """Something below the ledger failed (database, files)."""

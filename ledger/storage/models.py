@@ -19,6 +19,8 @@ APPEND_ONLY_TABLES = (
     "entry_facts",
     "log_keys",
     "redactions",
+    "statements",
+    "statement_pdfs",
 )
 
 
@@ -207,3 +209,29 @@ class LogKeyRow(Base):
     from_size: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     vkey: Mapped[str] = mapped_column(String(400))
     handover_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class StatementRow(Base):
+    """A published statement (signed JSON); a correction is a new ``number`` for the period."""
+
+    __tablename__ = "statements"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)  # the checkpoint the figures come from
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    sha256: Mapped[str] = mapped_column(String(64))  # of the document's bytes
+    issued_at: Mapped[str] = mapped_column(String(24))
+    document: Mapped[bytes] = mapped_column(LargeBinary)  # JCS of {statement, signature}
+
+
+class StatementPdfRow(Base):
+    """The signed PDF of a statement, rendered once on first request."""
+
+    __tablename__ = "statement_pdfs"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lang: Mapped[str] = mapped_column(String(8), primary_key=True)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[str] = mapped_column(String(24))

@@ -9,58 +9,20 @@ owns the session; nothing here writes.
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
-import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from ledger.canonical import b64encode
 from ledger.entry import parse_leaf
-from ledger.errors import InvalidInput
 from ledger.payload import TRUST_ACCOUNT, BudgetBody, TransactionBody
+from ledger.statement import CREDIT_NORMAL, Period, parse_period, percent
 from ledger.storage.models import EntryFactRow, EntryRow, PostingRow, ReversalRow
 from ledger.storage.queries import chart
 
-CREDIT_NORMAL = ("income", "liability", "equity")
-"""Account types whose budget and actual are counted as credits (positive income)."""
-
-_PERIOD = re.compile(r"([1-9][0-9]{3})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?")
-
-
-# -- periods ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    """A month ``2026-10``, a quarter ``2026-Q4`` or a year ``2026``; both ends inclusive."""
-
-    text: str
-    start: dt.date
-    end: dt.date
-
-
-def parse_period(text: str) -> Period:
-    """Strictly read ``YYYY-MM``, ``YYYY-Qn`` or ``YYYY`` (ASCII digits, no padding, no spaces)."""
-    m = _PERIOD.fullmatch(text)
-    if m is None:
-        raise InvalidInput(
-            f"period {text!r} is not YYYY-MM, YYYY-Qn or YYYY (e.g. 2026-10, 2026-Q4, 2026)",
-            field="period",
-        )
-    year = int(m[1])
-    if m[2] is not None:
-        first, last = int(m[2]), int(m[2])
-    elif m[3] is not None:
-        first = 3 * int(m[3]) - 2
-        last = first + 2
-    else:
-        first, last = 1, 12
-    after = dt.date(year + 1, 1, 1) if last == 12 else dt.date(year, last + 1, 1)
-    return Period(text, dt.date(year, first, 1), after - dt.timedelta(days=1))
+__all__ = ["Period", "parse_period", "percent"]
 
 
 # -- period summary ---------------------------------------------------------------------------
@@ -198,14 +160,6 @@ class BudgetReport:
     date: str
     lines: tuple[BudgetLine, ...]
     unbudgeted: tuple[BudgetLine, ...]  # income and expense accounts with actuals, no budget
-
-
-def percent(part: int, whole: int) -> str | None:
-    """``part / whole`` in percent, one decimal, half up (``None`` for a zero ``whole``)."""
-    if whole == 0:
-        return None
-    value = (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_UP)
-    return str(value)
 
 
 def latest_budget(session: Session, estate: str, year: int) -> tuple[int, str, BudgetBody] | None:

@@ -43,6 +43,7 @@ class MemorySource:
     notes: list[StoredCheckpoint] = field(default_factory=list)
     keys: list[LogKey] = field(default_factory=list)
     vouchers: dict[str, bytes] = field(default_factory=dict)
+    statement_documents: list[bytes] = field(default_factory=list)
     batch: int = 3
     kind: str = "memory"
     location: str = "memory"
@@ -79,6 +80,9 @@ class MemorySource:
     def voucher(self, estate: str, sha256: str) -> VoucherLookup:
         data = self.vouchers.get(sha256)
         return VoucherLookup("missing") if data is None else VoucherLookup("present", data)
+
+    def statements(self, estate: str) -> list[bytes]:
+        return list(self.statement_documents)
 
     def anomalies(self, estate: str) -> list[Finding]:
         return []

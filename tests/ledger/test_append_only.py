@@ -6,6 +6,7 @@ and PostgreSQL. The household salts are the one deliberate exception (PIPL).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from ledger.canonical import b64encode
-from ledger.storage.models import APPEND_ONLY_TABLES
+from ledger.storage.models import APPEND_ONLY_TABLES, StatementPdfRow
 from ledger.storage.verify import verify_estate
 from tests.factories import BANK, EstateFactory
 
@@ -41,7 +42,22 @@ def rows(estate: EstateFactory, table: str) -> list[tuple[Any, ...]]:
 
 @pytest.fixture
 def filled(estate: EstateFactory) -> EstateFactory:
+    from statements import store
+
+    estate.service.clock = lambda: dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
     estate.append(estate.income(10_000), estate.spend(2_500))
+    published = store.publish(estate.service, estate.id, "2026-10")
+    with estate.service.session() as s:  # a rendered PDF, as the API stores it
+        s.add(
+            StatementPdfRow(
+                estate_id=estate.id,
+                period=published.period,
+                number=published.number,
+                lang="zh",
+                pdf=b"%PDF-1.7 stand-in",
+                created_at="2026-11-26T00:00:00.000Z",
+            )
+        )
     return estate
 
 
