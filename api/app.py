@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
         routes_proposals,
         routes_public,
         routes_query,
+        routes_tiles,
         routes_write,
     )
 
@@ -114,5 +115,6 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     app.include_router(routes_proposals.router)
     app.include_router(routes_operator.router)
     app.include_router(routes_query.router)
+    app.include_router(routes_tiles.router)
     app.include_router(routes_ops.router)
     return app
