@@ -135,7 +135,8 @@ class _Fold:
         self.period = period
         self.start, self.end = period.start.isoformat(), period.end.isoformat()
         self.genesis: GenesisBody | None = None
-        self.accounts: dict[str, _Account] = {}
+        self.chart: dict[str, tuple[str, str]] = {}  # name -> (type, display name)
+        self.accounts: dict[str, _Account] = {}  # opened by the period end, or posted to
         self.txns: dict[int, _Txn] = {}
         self.reversed_by: dict[int, int] = {}
         self.lines: list[dict[str, Any]] = []
@@ -149,8 +150,12 @@ class _Fold:
         if isinstance(body, GenesisBody):
             self.genesis = body
         elif isinstance(body, AccountBody):
-            if body.action == "open" and date <= self.end and body.name not in self.accounts:
-                self.accounts[body.name] = _Account(body.type, body.display_name)
+            # The chart names every account the log opens, whatever the business
+            # dates: a posting may be dated before its account's opening entry.
+            if body.action == "open" and body.name not in self.chart:
+                self.chart[body.name] = (body.type, body.display_name)
+                if date <= self.end:
+                    self._account(body.name)
         elif isinstance(body, BudgetBody):
             if body.year == self.period.start.year:
                 self.budget = (seq, body)
@@ -168,6 +173,13 @@ class _Fold:
             negated = tuple(Posting(p.account, -p.amount) for p in target.postings)
             self._post(seq, entry, target, negated, body.target)
 
+    def _account(self, name: str) -> _Account:
+        found = self.accounts.get(name)
+        if found is None:  # the log opens an account before any entry posts to it
+            kind, display = self.chart.get(name, ("", name))
+            found = self.accounts[name] = _Account(kind, display)
+        return found
+
     def _post(
         self,
         seq: int,
@@ -181,9 +193,7 @@ class _Fold:
             return
         inside = date >= self.start
         for p in postings:
-            account = self.accounts.get(p.account)
-            if account is None:  # opened later than its use: the log refuses this
-                account = self.accounts[p.account] = _Account("", p.account)
+            account = self._account(p.account)
             if not inside:
                 account.opening += p.amount
                 continue
@@ -375,8 +385,7 @@ def _budget(fold: _Fold) -> dict[str, Any] | None:
     months = len(fold.period.months)
     lines = []
     for line in body.lines:
-        account = fold.accounts.get(line.account)
-        kind, name = (account.type, account.name) if account else ("", line.account)
+        kind, name = fold.chart.get(line.account, ("", line.account))
         net = sum(n for (a, _), n in fold.flows.items() if a == line.account)
         actual = -net if kind in CREDIT_NORMAL else net
         budget = round_half_up(Decimal(line.amount) * months / 12)
