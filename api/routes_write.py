@@ -69,7 +69,7 @@ async def post_entry(estate: str, request: Request, svc: Svc) -> Response:
     item = signed_from(doc, "$")
     from starlette.concurrency import run_in_threadpool
 
-    result = (await run_in_threadpool(svc.append, estate, [item]))[0]
+    result = await run_in_threadpool(svc.append_one, estate, item)
     return JSONResponse(
         entry_json(result.entry.seq, result.leaf), status_code=201 if result.created else 200
     )

@@ -32,6 +32,7 @@ from ledger.storage.appender import (
 )
 from ledger.storage.blobs import BlobStore, FilesystemBlobStore
 from ledger.storage.db import make_engine, migrate, session_factory
+from ledger.storage.groupcommit import GroupCommitter
 from ledger.storage.keyfiles import LogKeyStore
 from ledger.storage.models import EstateRow, HouseholdSaltRow, RedactionRow
 from ledger.storage.reader import LogReader
@@ -56,6 +57,7 @@ class LedgerService:
         self.log_keys = LogKeyStore(self.data_dir)
         self.voucher_root = self.data_dir / "vouchers"
         self.clock = clock
+        self.grouper = GroupCommitter(self.append)
 
     def blobs_for(self, estate: str) -> BlobStore:
         """The voucher store of one estate (nothing crosses estates, redaction included)."""
@@ -159,6 +161,13 @@ class LedgerService:
             proposals.mark_appended(s, estate, [a for a in out if a.created], self._now())
         self._after_commit(estate, out)
         return out
+
+    def append_one(
+        self, estate: str, item: SignedPayload, salts: Sequence[tuple[str, bytes, str]] = ()
+    ) -> Appended:
+        """Append one payload, committed together with concurrent single appends to
+        the same estate (group commit); answered after the commit, with its own error."""
+        return self.grouper.append(estate, item, salts)
 
     @contextmanager
     def reader(self, estate: str) -> Iterator[LogReader]:
