@@ -28,10 +28,12 @@ BENCHMARKS = {
     "append_sqlite": "bench.append_sqlite",
     "append_pg": "bench.append_pg",
     "append_pg_concurrent": "bench.append_pg_concurrent",
+    "group_commit_pg": "bench.group_commit_pg",
     "tree_build": "bench.tree_build",
     "inclusion_proof_db": "bench.inclusion_proof_db",
     "api_bench": "bench.api_bench",
     "audit": "bench.audit_bench",
+    "statement_render": "bench.statement_render",
 }
 
 

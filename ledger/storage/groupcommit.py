@@ -1,9 +1,10 @@
 """Group commit: concurrent single appends to one estate share one transaction.
 
-Each caller queues its payload and waits for the estate's turnstile. Whoever gets
-through takes every payload queued so far (in arrival order, up to
-``max_group``) and appends them in one transaction; each caller is answered only
-after that transaction has committed. A payload the ledger refuses is answered
+Each caller queues its payload. When no transaction of the estate is running, the
+caller becomes the leader: it takes every payload queued so far (in arrival
+order, up to ``max_group``) and appends them in one transaction, then wakes the
+others; each caller is answered only after the transaction holding its payload
+has committed, and callers keep queueing while it runs. A payload the ledger refuses is answered
 with its own error and the rest of the group is appended without it (the refusal
 names its index, so the group is retried minus that one). Errors that are not
 about one payload (the database is down, the estate does not exist) go to every
@@ -38,8 +39,9 @@ class _Waiting:
 
 @dataclass
 class _Estate:
-    turnstile: threading.Lock = field(default_factory=threading.Lock)
+    changed: threading.Condition = field(default_factory=threading.Condition)
     queue: deque[_Waiting] = field(default_factory=deque)
+    busy: bool = False  # a leader's transaction is running
 
 
 class GroupCommitter:
@@ -61,15 +63,22 @@ class GroupCommitter:
     def append(self, estate: str, item: SignedPayload, salts: Sequence[Salt] = ()) -> Appended:
         state = self._estate(estate)
         me = _Waiting(item, tuple(salts))
-        with self._mutex:
+        group: list[_Waiting] = []
+        with state.changed:
             state.queue.append(me)
-        with state.turnstile:
-            if not me.done:
-                with self._mutex:
-                    group = [
-                        state.queue.popleft() for _ in range(min(self.max_group, len(state.queue)))
-                    ]
+            while not me.done and state.busy:
+                state.changed.wait()
+            if not me.done:  # no transaction is running: lead the next one
+                state.busy = True
+                take = min(self.max_group, len(state.queue))
+                group = [state.queue.popleft() for _ in range(take)]
+        if group:
+            try:
                 self._run(estate, group)
+            finally:
+                with state.changed:
+                    state.busy = False
+                    state.changed.notify_all()
         if me.error is not None:
             raise me.error
         assert me.result is not None
