@@ -32,7 +32,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from api.cli import DbUrl, app, fail
+from api.cli import DbUrl, app, fail, handles_errors, service
 from api.settings import Settings
 from audits.run import AuditOptions, AuditReport, run_audit
 from audits.run import Progress as ProgressFn
@@ -201,6 +201,40 @@ def export(
     typer.echo(
         f"exported {estate}: {summary['size']} entries, {summary['checkpoints']} checkpoints, "
         f"{summary['vouchers']} vouchers -> {out}"
+    )
+
+
+@app.command("import")
+@handles_errors
+def import_bundle(
+    bundle: Annotated[Path, typer.Option("--bundle", help="An exported bundle (dir or .tar).")],
+    database_url: DbUrl = None,
+) -> None:
+    """Restore an estate from its exported bundle into a database that does not hold it.
+
+    Every entry is validated again and must come out byte for byte; the log-key files
+    (DATA_DIR/logkeys) must be restored from their own backup first.
+    """
+    from audits.bundle import BundleSource
+    from audits.restore import restore_estate
+
+    svc = service(database_url)
+    try:
+        source = BundleSource(bundle)
+    except SourceError as e:
+        fail(f"import failed: {e}")
+    try:
+        estates = source.estates()
+        if len(estates) != 1:
+            fail(f"import failed: the bundle holds {len(estates)} estates, not one")
+        done = restore_estate(svc, source, estates[0])
+    except SourceError as e:
+        fail(f"import failed: {e}")
+    finally:
+        source.close()
+    typer.echo(
+        f"restored {done.estate}: {done.size} entries, {done.checkpoints} checkpoints, "
+        f"{done.vouchers} vouchers, {done.statements} statements; root {done.root}"
     )
 
 

@@ -152,12 +152,20 @@ class Appender:
     """Appends to one estate inside the caller's transaction."""
 
     def __init__(
-        self, session: Session, estate: str, signer: Signer, clock: Clock = utcnow
+        self,
+        session: Session,
+        estate: str,
+        signer: Signer,
+        clock: Clock = utcnow,
+        note_for: Callable[[int, bytes], str] | None = None,
     ) -> None:
+        """``note_for(size, root)``: the checkpoint note to store instead of signing one
+        (a restore replays the notes of a backup); by default the log key signs."""
         self.session = session
         self.estate = estate
         self.signer = signer
         self.clock = clock
+        self.note_for = note_for
 
     def append(
         self, items: Sequence[SignedPayload], locked: EstateRow | None = None
@@ -267,7 +275,10 @@ class Appender:
                 .values(closed_seq=seq)
             )
         root = compact.root()
-        note = sign_checkpoint(Checkpoint(row.origin, view.size, root), self.signer)
+        if self.note_for is not None:
+            note = self.note_for(view.size, root)
+        else:
+            note = sign_checkpoint(Checkpoint(row.origin, view.size, root), self.signer)
         self.session.connection().execute(
             insert(CheckpointRow),
             [
