@@ -313,8 +313,16 @@ def demo(
     from api.demo import DEMO_ESTATE, seed
 
     svc = service(database_url)
-    size, created = seed(svc, Settings().data_dir, months=months, today=dt.date.today())
+    data_dir = Settings().data_dir
+    size, created = seed(svc, data_dir, months=months, today=dt.date.today())
     typer.echo(say("demo_done" if created else "demo_exists", estate=DEMO_ESTATE, size=size))
+    from api.demo_data import DEMO_NAME
+    from statements import ca
+
+    if not ca.ca_paths(data_dir)[1].exists():  # statement PDFs are signed from the start
+        ca.init_ca(data_dir)
+    if not ca.estate_paths(data_dir, DEMO_ESTATE)[1].exists():
+        ca.issue_estate_cert(data_dir, DEMO_ESTATE, DEMO_NAME)
 
 
 @app.command()

@@ -34,6 +34,11 @@ TITLES_ZH = {
     "bad-note": "签名检查点无效",
     "period-not-closed": "该期间尚未结束",
     "statement-invalid": "公示核验未通过",
+    "ca-error": "证书操作被拒绝",
+    "ca-exists": "平台 CA 已存在（不会被替换）",
+    "ca-missing": "尚未创建平台 CA",
+    "estate-cert-missing": "该小区尚无公示签名证书",
+    "estate-cert-invalid": "该小区的公示签名证书不可用",
 }
 
 TITLES_EN = {code: code.replace("-", " ") for code in TITLES_ZH}

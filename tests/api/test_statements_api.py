@@ -150,3 +150,34 @@ def test_verify_file_checks_a_statement_against_the_live_log(books, tmp_path: Pa
 
 def _vkey(client: TestClient, f: EstateFactory) -> str:
     return str(client.get(f"/v1/estates/{f.id}/log-key").json()["vkey"])
+
+
+def test_the_pdf_is_signed_carries_the_json_and_is_stored_once(books, tmp_path: Path):
+    client, f = books
+    from statements import ca
+
+    missing = client.get(f"{base(f)}/2026-10.pdf")
+    assert missing.status_code == 503  # no CA yet: a clear problem, nothing stored
+    assert missing.json()["type"] == "/problems/ca-missing"
+    ca.init_ca(f.service.data_dir)
+    ca.issue_estate_cert(f.service.data_dir, f.id, "测试小区")
+    r = client.get(f"{base(f)}/2026-10.pdf")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content.startswith(b"%PDF-")
+    assert client.get(f"{base(f)}/2026-10.pdf").content == r.content  # stored, not re-rendered
+    path = tmp_path / "s.pdf"
+    path.write_bytes(r.content)
+    report = verify_file(
+        path, url=str(client.base_url), client=client, ca=ca.ca_paths(f.service.data_dir)[1]
+    )
+    assert report.ok, report.checks
+    assert [c.name for c in report.checks][:3] == ["pdf-signature", "pdf-certificate", "signature"]
+    english = client.get(f"{base(f)}/2026-10.pdf?lang=en")
+    assert english.status_code == 200 and english.content != r.content
+    # One byte changed inside the signed range: the PDF signature no longer holds.
+    broken = bytearray(r.content)
+    at = broken.index(b"/Type /Page") + 2
+    broken[at] ^= 0x01
+    path.write_bytes(bytes(broken))
+    report = verify_file(path)
+    assert not report.ok and report.checks[0].name == "pdf-signature" and not report.checks[0].ok
