@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
-        libharfbuzz-subset0 fonts-noto-cjk postgresql-client \
+        libharfbuzz-subset0 fonts-noto-cjk fonts-dejavu-core postgresql-client \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
