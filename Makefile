@@ -6,7 +6,7 @@ PG_URL ?= postgresql+psycopg://postgres:postgres@127.0.0.1:5432/trustledger_test
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup system-deps run demo serve test test-fast postgres lint bench bench-quick clean
+.PHONY: setup system-deps run demo serve test test-fast postgres lint bench bench-quick clean vendor-js
 
 ## setup: system packages (apt, when root) and the virtualenv with the project
 setup: system-deps $(VENV)/.installed
@@ -45,6 +45,10 @@ bench: setup postgres
 
 bench-quick: setup postgres
 	$(BIN)/python -m bench.run --quick
+
+## vendor-js: refresh the pages' fallback crypto from npm (pinned; the output is committed)
+vendor-js:
+	scripts/vendor-js.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
         return response
 
     from api import (
+        pages,
         routes_operator,
         routes_ops,
         routes_proposals,
@@ -117,4 +118,5 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     app.include_router(routes_query.router)
     app.include_router(routes_tiles.router)
     app.include_router(routes_ops.router)
+    pages.install(app)
     return app
