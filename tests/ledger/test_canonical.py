@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.canonical import (
     MAX_DEPTH,
+    _plain,
     b64decode,
     b64encode,
     canonical_json,
@@ -296,3 +300,42 @@ def test_canonical_json_round_trips_through_parse_json() -> None:
     data = canonical_json(value)
     assert parse_json(data) == value
     assert canonical_json(parse_json(data)) == data
+
+
+# -- the standard-library fast path writes exactly what rfc8785 writes ----------------------
+
+_text = st.text(
+    st.characters(codec="utf-8"), max_size=12
+)  # astral planes, controls, quotes, backslashes, U+2028 …
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.integers()
+    | _text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=1500)
+@given(_json)
+def test_fast_path_equals_rfc8785(value):
+    try:
+        expected = rfc8785.dumps(value)
+    except Exception:
+        expected = None
+    if expected is None:
+        with pytest.raises(Exception):  # noqa: B017 - both refuse; ours as InvalidInput
+            canonical_json(value)
+    else:
+        assert canonical_json(value) == expected
+
+
+def test_keys_beyond_the_bmp_sort_by_utf16_and_take_the_slow_path():
+    value = {"\U0001f600": 1, "\uffee": 2}  # code points and UTF-16 units disagree
+    assert not _plain(value)
+    out = canonical_json(value)
+    assert out == rfc8785.dumps(value)
+    # UTF-16: U+1F600 is D83D DE00, below FFEE; by code point it would come last.
+    assert out.index("\U0001f600".encode()) < out.index("\uffee".encode())
