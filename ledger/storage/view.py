@@ -33,6 +33,13 @@ from ledger.storage.models import (
 from ledger.validate import AccountRecord, Effects, KeyRecord
 
 _COMPOUND_LIMIT = 400  # SQLite allows at most 500 terms in one compound SELECT
+CACHED_LEVEL = 6
+"""Stored nodes at this level and above are kept in memory once read: a node over
+2^6 leaves or more never changes once stored (the log is append-only), and there
+are at most size / 64 of them per estate (≈ 2.5 MB for a million entries), while every
+proof of a large log reads only its lowest six nodes from the database."""
+_NODE_CACHE_LIMIT = 500_000
+_node_cache: dict[tuple[object, NodeIndex], bytes] = {}
 _KEY = select(
     KeyRow.key_id,
     KeyRow.public_key,
@@ -76,6 +83,8 @@ class DbView:
         self._reversals: dict[int, int] = {}
         self._voucher_refs: set[str] = set()
         self._redactions: dict[str, int] = {}
+        # One log: this database, this estate, created at this instant.
+        self._log = (str(session.get_bind().engine.url), row.id, row.created_at)
 
     def policy(self) -> Policy:
         assert self._policy is not None, "estate without genesis"
@@ -144,15 +153,27 @@ class DbView:
         """
         if not indexes:
             return []
-        wanted = list(dict.fromkeys(indexes))
+        log = self._log
         found: dict[NodeIndex, bytes] = {}
+        wanted = []
+        for index in dict.fromkeys(indexes):
+            cached = _node_cache.get((log, index)) if index[0] >= CACHED_LEVEL else None
+            if cached is None:
+                wanted.append(index)
+            else:
+                found[index] = cached
         for start in range(0, len(wanted), _COMPOUND_LIMIT):
             chunk = wanted[start : start + _COMPOUND_LIMIT]
             params: dict[str, object] = {"estate": self.estate}
             for i, (level, idx) in enumerate(chunk):
                 params[f"l{i}"], params[f"i{i}"] = level, idx
             rows = self.session.execute(_hash_lookup(len(chunk)), params)
-            found.update({(lv, ix): h for lv, ix, h in rows})
+            for lv, ix, h in rows:
+                found[lv, ix] = h
+                if lv >= CACHED_LEVEL:
+                    if len(_node_cache) >= _NODE_CACHE_LIMIT:
+                        _node_cache.clear()  # rare; refilled from the next proofs
+                    _node_cache[log, (lv, ix)] = h
         missing = [i for i in indexes if i not in found]
         if missing:
             raise StorageError(f"tree hashes missing for estate {self.estate}: {missing[:3]}")
