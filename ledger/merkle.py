@@ -74,6 +74,15 @@ def hash_children(left: bytes, right: bytes) -> bytes:
 # -- the right edge of a tree ----------------------------------------------------------------
 
 
+NodeRun = tuple[int, int, list[bytes]]
+"""Consecutive stored nodes of one level: ``(level, index of the first, their hashes)``."""
+
+
+def run_nodes(runs: Iterable[NodeRun]) -> list[tuple[NodeIndex, bytes]]:
+    """The nodes of :meth:`CompactRange.extend`'s runs, one by one."""
+    return [((level, first + i), h) for level, first, hashes in runs for i, h in enumerate(hashes)]
+
+
 class CompactRange:
     """The right edge of a tree of ``size`` leaves: one perfect subtree per set bit.
 
@@ -129,19 +138,57 @@ class CompactRange:
 
     def append(self, leaf_hash: bytes) -> list[tuple[NodeIndex, bytes]]:
         """Add one leaf; return every node this creates: the leaf, then each completed parent."""
-        if len(leaf_hash) != HASH_SIZE or not isinstance(leaf_hash, bytes):
+        if type(leaf_hash) is not bytes or len(leaf_hash) != HASH_SIZE:
             raise InvalidInput(f"a hash must be {HASH_SIZE} bytes", field="hash")
-        node: NodeIndex = (0, self._size)
-        created = [(node, leaf_hash)]
-        current = leaf_hash
-        # Each set low bit of the old size is a left sibling now completed by the new leaf.
-        while self._size >> node[0] & 1:
-            current = hash_children(self._hashes.pop(), current)
-            node = (node[0] + 1, node[1] >> 1)
-            created.append((node, current))
-        self._hashes.append(current)
-        self._size += 1
+        size = self._size
+        self._size = size + 1
+        created = [((0, size), leaf_hash)]
+        if not size & 1:  # no left sibling to complete: the leaf joins the edge
+            self._hashes.append(leaf_hash)
+            return created
+        # Each set low bit of the old size is a left sibling now completed by the new leaf
+        # (hash_children inlined: this loop is the whole cost of building a tree).
+        hashes, sha256, current, level = self._hashes, hashlib.sha256, leaf_hash, 0
+        while size >> level & 1:
+            current = sha256(NODE_PREFIX + hashes.pop() + current).digest()
+            level += 1
+            created.append(((level, size >> level), current))
+        hashes.append(current)
         return created
+
+    def extend(self, leaf_hashes: Sequence[bytes]) -> list[NodeRun]:
+        """Add many leaves; return the nodes this creates as runs ``(level, first index,
+        hashes)`` of consecutive nodes, one run per level from the leaves up (the same
+        nodes as one :meth:`append` per leaf; :func:`run_nodes` lists them one by one).
+
+        Level by level: the new nodes of a level are paired with each other — the
+        first with the old edge's node of that level when the old size has that bit
+        set — and an odd last one joins the new edge.
+        """
+        for h in leaf_hashes:
+            if type(h) is not bytes or len(h) != HASH_SIZE:
+                raise InvalidInput(f"a hash must be {HASH_SIZE} bytes", field="hash")
+        start = self._size
+        sha256, edge = hashlib.sha256, self._hashes
+        runs: list[NodeRun] = []
+        carries: list[bytes] = []  # new edge nodes, lowest level first
+        nodes, first, level = list(leaf_hashes), start, 0
+        while nodes:
+            runs.append((level, first, nodes))
+            if first & 1:  # the old edge's node of this level is the left sibling
+                nodes = [edge.pop(), *nodes]
+                first -= 1
+            pairs = len(nodes) >> 1
+            if len(nodes) & 1:
+                carries.append(nodes[-1])
+            nodes = [
+                sha256(NODE_PREFIX + nodes[2 * i] + nodes[2 * i + 1]).digest() for i in range(pairs)
+            ]
+            first >>= 1
+            level += 1
+        edge.extend(reversed(carries))
+        self._size = start + len(leaf_hashes)
+        return runs
 
     def root(self) -> bytes:
         """RFC 9162 §2.1.1 root of the tree (:data:`EMPTY_ROOT` when empty)."""
@@ -406,7 +453,10 @@ class MemoryHashStore:
 
     def append(self, data: bytes) -> int:
         """Append a leaf by its bytes; return its index."""
-        return self.append_hash(hash_leaf(data))
+        edge = self._edge
+        index = edge.size
+        self._nodes.update(edge.append(hashlib.sha256(LEAF_PREFIX + data).digest()))
+        return index
 
     def append_hash(self, leaf_hash: bytes) -> int:
         """Append a leaf by its leaf hash; return its index."""

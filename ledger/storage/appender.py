@@ -181,6 +181,7 @@ class Appender:
         view = DbView(self.session, row)
         start = row.size
         compact = CompactRange(start, view.read_hashes(CompactRange.indexes_for(start)))
+        leaf_hashes: list[bytes] = []  # the tree's new nodes are built once, at the end
         prev, last_time = self._head(start)
         trust_balance = self._trust_balance()
         out: list[Appended] = []
@@ -207,10 +208,7 @@ class Appender:
             _collect(rows, self.estate, entry, leaf, leaf_hash, effects)
             if effects.postings:
                 trust_balance = _collect_facts(rows, self.estate, entry, effects, trust_balance)
-            for (level, idx), h in compact.append(leaf_hash):
-                rows.setdefault("hash", []).append(
-                    {"estate_id": self.estate, "level": level, "idx": idx, "hash": h}
-                )
+            leaf_hashes.append(leaf_hash)
             view.apply(effects)
             policy_changed = policy_changed or effects.policy is not None
             appended = Appended(entry, leaf, True)
@@ -218,6 +216,11 @@ class Appender:
             out.append(appended)
             prev, last_time = leaf_hash, recorded_at
         if view.size > start:
+            rows["hash"] = [
+                {"estate_id": self.estate, "level": level, "idx": first + i, "hash": h}
+                for level, first, hashes in compact.extend(leaf_hashes)
+                for i, h in enumerate(hashes)
+            ]
             self._write(rows, view, compact, row, last_time, policy_changed)
         return out
 

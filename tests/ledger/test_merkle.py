@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import InvalidInput, ProofError, RootMismatchError, StorageError
@@ -26,6 +26,7 @@ from ledger.merkle import (
     prove_inclusion,
     root_from_inclusion,
     root_from_leaf_hashes,
+    run_nodes,
     tree_root,
     verify_consistency,
     verify_inclusion,
@@ -405,3 +406,36 @@ def test_every_small_tree_matches_reference() -> None:
             proof = prove_consistency(old, size, CountingReader(STORE, size))
             assert proof == ref_subproof(old, LEAVES[:size], True), (old, size)
             verify_consistency(old, size, ref_root(old), root, proof)
+
+
+# -- extend: many leaves at once gives the nodes of one append per leaf ----------------------
+
+
+@settings(max_examples=300)
+@given(st.integers(0, 600), st.lists(st.integers(0, 300), max_size=4))
+def test_extend_equals_append_per_leaf(start, batches):
+    import hashlib
+
+    total = start + sum(batches)
+    hashes = [hashlib.sha256(b"%d" % i).digest() for i in range(total)]
+    one, many = CompactRange.empty(), CompactRange.empty()
+    for h in hashes[:start]:
+        one.append(h)
+        many.append(h)
+    by_leaf, by_batch, at = [], [], start
+    for n in batches:
+        for h in hashes[at : at + n]:
+            by_leaf.extend(one.append(h))
+        by_batch.extend(run_nodes(many.extend(hashes[at : at + n])))
+        at += n
+        assert one.hashes == many.hashes and one.size == many.size
+    assert sorted(by_leaf) == sorted(by_batch)
+    assert many.root() == root_from_leaf_hashes(hashes)
+
+
+def test_extend_refuses_a_bad_hash_and_changes_nothing():
+    edge = CompactRange.empty()
+    edge.append(b"\x01" * 32)
+    with pytest.raises(InvalidInput):
+        edge.extend([b"\x02" * 32, b"short"])
+    assert edge.size == 1
