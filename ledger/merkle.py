@@ -425,13 +425,17 @@ class MemoryHashStore:
     For tests and for audits that rebuild a tree from its leaves. Mutable: it
     is a store that grows by :meth:`append`; reads of a node it does not hold
     (not a perfect subtree inside the tree) raise :class:`StorageError`.
+
+    Nodes are kept per level in index order: a level's nodes are completed left to
+    right, so node ``(level, i)`` is ``levels[level][i]`` and the left sibling a new
+    node completes is the last one of its level.
     """
 
-    __slots__ = ("_edge", "_nodes")
+    __slots__ = ("_levels", "_size")
 
     def __init__(self) -> None:
-        self._nodes: dict[NodeIndex, bytes] = {}
-        self._edge = CompactRange.empty()
+        self._levels: list[list[bytes]] = [[]]
+        self._size = 0
 
     @classmethod
     def from_leaves(cls, leaves: Iterable[bytes]) -> MemoryHashStore:
@@ -444,36 +448,51 @@ class MemoryHashStore:
     @property
     def size(self) -> int:
         """Number of leaves."""
-        return self._edge.size
+        return self._size
 
     @property
     def nodes(self) -> Mapping[NodeIndex, bytes]:
-        """Read-only view of every stored node."""
-        return MappingProxyType(self._nodes)
+        """Read-only copy of every stored node, by ``(level, index)``."""
+        return MappingProxyType(
+            {(lv, i): h for lv, row in enumerate(self._levels) for i, h in enumerate(row)}
+        )
 
     def append(self, data: bytes) -> int:
         """Append a leaf by its bytes; return its index."""
-        edge = self._edge
-        index = edge.size
-        self._nodes.update(edge.append(hashlib.sha256(LEAF_PREFIX + data).digest()))
-        return index
+        return self.append_hash(hashlib.sha256(LEAF_PREFIX + data).digest())
 
     def append_hash(self, leaf_hash: bytes) -> int:
         """Append a leaf by its leaf hash; return its index."""
-        index = self._edge.size
-        self._nodes.update(self._edge.append(leaf_hash))
+        if type(leaf_hash) is not bytes or len(leaf_hash) != HASH_SIZE:
+            raise InvalidInput(f"a hash must be {HASH_SIZE} bytes", field="hash")
+        index = self._size
+        levels, sha256, current, n, level = self._levels, hashlib.sha256, leaf_hash, index, 0
+        levels[0].append(current)
+        while n & 1:  # a left sibling at this level is completed by the new node
+            current = sha256(NODE_PREFIX + levels[level][-2] + current).digest()
+            level += 1
+            if level == len(levels):
+                levels.append([])
+            levels[level].append(current)
+            n >>= 1
+        self._size = index + 1
         return index
 
     def root(self) -> bytes:
         """Root of the whole tree."""
-        return self._edge.root()
+        size = self._size
+        if size == 0:
+            return EMPTY_ROOT
+        return _fold_right([self._levels[lv][i] for lv, i in CompactRange.indexes_for(size)])
 
     def read_hashes(self, indexes: Sequence[NodeIndex]) -> list[bytes]:
         """:class:`HashReader`: the stored hashes of ``indexes``, in order."""
-        try:
-            return [self._nodes[index] for index in indexes]
-        except KeyError as e:
-            raise StorageError(f"no stored hash for node {e.args[0]}") from e
+        levels, out = self._levels, []
+        for level, index in indexes:
+            if not (0 <= level < len(levels) and 0 <= index < len(levels[level])):
+                raise StorageError(f"no stored hash for node {(level, index)}")
+            out.append(levels[level][index])
+        return out
 
 
 def root_from_leaf_hashes(leaf_hashes: Sequence[bytes]) -> bytes:
