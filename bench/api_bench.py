@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bench.common import (
@@ -280,7 +279,7 @@ def _verify_with_encoding_round(
 ) -> float:
     start = time.perf_counter()
     for (raw, _), item_sigs in zip(wire, sigs, strict=True):
-        message = PAYLOAD_DOMAIN + rfc8785.dumps(raw)
+        message = PAYLOAD_DOMAIN + canonical_json(raw)
         for key_id, sig in item_sigs:
             keys[key_id].verify(sig, message)
     return len(wire) / (time.perf_counter() - start)
@@ -324,7 +323,7 @@ def bench_batch(quick: bool, base: str, http_svc: LedgerService) -> Result:
                 for _, item_sigs in wire
             ]
             jobs = [
-                (PAYLOAD_DOMAIN + rfc8785.dumps(raw), [(keys[k], sig) for k, sig in item])
+                (PAYLOAD_DOMAIN + canonical_json(raw), [(keys[k], sig) for k, sig in item])
                 for (raw, _), item in zip(wire, sigs, strict=True)
             ]
             if r % 2 == 0:

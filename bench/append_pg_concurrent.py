@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import rfc8785
 from sqlalchemy.engine import make_url
 
 from bench.common import (
@@ -45,6 +44,7 @@ from bench.common import (
     spread,
     wire_form,
 )
+from ledger.canonical import canonical_json
 from ledger.storage.service import LedgerService
 
 NAME = "append_pg_concurrent"
@@ -178,7 +178,7 @@ def run(quick: bool) -> list[Result]:
             estate = BenchEstate(f"bench-conc-{r}")
             estate.create(service)
             wire = wire_form(estate.transactions(n))
-            leaves = [rfc8785.dumps({"payload": p, "signatures": s}) for p, s in wire]
+            leaves = [canonical_json({"payload": p, "signatures": s}) for p, s in wire]
             _reset_baseline(dsn)
             seconds = {"ours": 0.0, "base": 0.0}
             for b, at in enumerate(range(0, n, block)):

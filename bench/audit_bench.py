@@ -37,7 +37,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import rfc8785
 from alembic.script import ScriptDirectory
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -45,6 +44,7 @@ from audits.db import DatabaseSource
 from audits.pipeline import default_workers
 from audits.run import AuditOptions, run_audit
 from bench.common import ORIGIN_HOST, OUT, BenchEstate, Result, median, spread
+from ledger.canonical import canonical_json
 from ledger.signing import PAYLOAD_DOMAIN, AuthorKey
 from ledger.storage.appender import SignedPayload
 from ledger.storage.db import alembic_config, migrate
@@ -142,9 +142,9 @@ def limit_chunk(leaves: Sequence[bytes], keys: dict[str, bytes]) -> int:
     """Canonicalise, verify and hash each leaf: the work no verifier can skip."""
     for leaf in leaves:
         entry = json.loads(leaf)
-        if rfc8785.dumps(entry) != leaf:
+        if canonical_json(entry) != leaf:
             raise ValueError("not canonical")
-        message = PAYLOAD_DOMAIN + rfc8785.dumps(entry["payload"])
+        message = PAYLOAD_DOMAIN + canonical_json(entry["payload"])
         for s in entry["signatures"]:
             key = keys.get(s["key"])
             if key is not None:
