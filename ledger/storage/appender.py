@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy import false as sql_false
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ledger.canonical import b64encode, canonical_json
@@ -85,14 +86,15 @@ _LOCK_ESTATE = (
     .with_for_update()
     .execution_options(populate_existing=True)
 )
-_HEAD = select(EntryRow.leaf_hash, EntryRow.recorded_at).where(
-    EntryRow.estate_id == bindparam("estate"), EntryRow.seq == bindparam("seq")
-)
 _TRUST_BALANCE = (
     select(EntryFactRow.trust_balance)
     .where(EntryFactRow.estate_id == bindparam("estate"))
     .order_by(EntryFactRow.seq.desc())
     .limit(1)
+    .scalar_subquery()
+)
+_HEAD = select(EntryRow.leaf_hash, EntryRow.recorded_at, _TRUST_BALANCE).where(
+    EntryRow.estate_id == bindparam("estate"), EntryRow.seq == bindparam("seq")
 )
 _EXISTING = select(EntryRow.leaf).where(
     EntryRow.estate_id == bindparam("estate"),
@@ -182,8 +184,16 @@ class Appender:
         start = row.size
         compact = CompactRange(start, view.read_hashes(CompactRange.indexes_for(start)))
         leaf_hashes: list[bytes] = []  # the tree's new nodes are built once, at the end
-        prev, last_time = self._head(start)
-        trust_balance = self._trust_balance()
+        prev, last_time, trust_balance = self._head(start)
+        view.prefetch(
+            {s.key for item in items for s in item.signatures},
+            {
+                p.account
+                for item in items
+                if isinstance(item.payload.body, TransactionBody)
+                for p in item.payload.body.postings
+            },
+        )
         out: list[Appended] = []
         batch_ids = self._existing([item.payload.id for item in items])
         policy_changed = False
@@ -224,15 +234,12 @@ class Appender:
             self._write(rows, view, compact, row, last_time, policy_changed)
         return out
 
-    def _head(self, size: int) -> tuple[bytes | None, str]:
+    def _head(self, size: int) -> tuple[bytes | None, str, int]:
+        """The last entry's leaf hash and time, and the trust account's running balance."""
         if size == 0:
-            return None, ""
+            return None, "", 0
         r = self.session.execute(_HEAD, {"estate": self.estate, "seq": size - 1}).one()
-        return r[0], r[1]
-
-    def _trust_balance(self) -> int:
-        last = self.session.scalar(_TRUST_BALANCE, {"estate": self.estate})
-        return int(last or 0)
+        return r[0], r[1], int(r[2] or 0)
 
     def _existing(self, ids: Sequence[str]) -> dict[str, Appended]:
         """Entries already in the log under any of these payload ids (one query)."""
@@ -243,6 +250,30 @@ class Appender:
         return {e.payload.id: Appended(e, e.leaf_bytes(), False) for e in found}
 
     def _write(
+        self,
+        rows: dict[str, list[dict[str, Any]]],
+        view: DbView,
+        compact: CompactRange,
+        row: EstateRow,
+        signed_at: str,
+        policy_changed: bool,
+    ) -> None:
+        """Every row of the batch, its checkpoint and the new head; on PostgreSQL in one
+        pipeline (the statements go out together and one round trip settles them)."""
+        connection = self.session.connection()
+        if connection.dialect.name != "postgresql":
+            self._write_rows(rows, view, compact, row, signed_at, policy_changed)
+            return
+        import psycopg
+
+        driver = connection.connection.driver_connection
+        try:
+            with driver.pipeline():  # type: ignore[union-attr]
+                self._write_rows(rows, view, compact, row, signed_at, policy_changed)
+        except psycopg.Error as e:  # raised when the pipeline settles: as SQLAlchemy would
+            raise DBAPIError.instance(None, None, e, psycopg.Error) from e
+
+    def _write_rows(
         self,
         rows: dict[str, list[dict[str, Any]]],
         view: DbView,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Executable, bindparam, select, union_all
 from sqlalchemy.orm import Session
@@ -57,6 +57,15 @@ _ACCOUNT = select(
 ).where(AccountRow.estate_id == bindparam("estate"), AccountRow.name == bindparam("name"))
 
 
+_KEYS = select(*_KEY.selected_columns).where(
+    KeyRow.estate_id == bindparam("estate"), KeyRow.key_id.in_(bindparam("keys", expanding=True))
+)
+_ACCOUNTS = select(*_ACCOUNT.selected_columns).where(
+    AccountRow.estate_id == bindparam("estate"),
+    AccountRow.name.in_(bindparam("names", expanding=True)),
+)
+
+
 @functools.lru_cache(maxsize=_COMPOUND_LIMIT)
 def _hash_lookup(n: int) -> Executable:
     """``n`` primary-key lookups of tree hashes joined by UNION ALL, built once per ``n``."""
@@ -89,6 +98,24 @@ class DbView:
     def policy(self) -> Policy:
         assert self._policy is not None, "estate without genesis"
         return self._policy
+
+    def prefetch(self, key_ids: Iterable[str], accounts: Iterable[str]) -> None:
+        """Read these keys and accounts in one query each (a batch's validation asks for
+        them one by one; unknown ones are remembered as absent)."""
+        keys = sorted(set(key_ids) - set(self._keys))
+        if keys:
+            for k in keys:
+                self._keys[k] = None
+            rows = self.session.execute(_KEYS, {"estate": self.estate, "keys": keys})
+            for r in rows:
+                self._keys[r[0]] = KeyRecord(*r)
+        names = sorted(set(accounts) - set(self._accounts))
+        if names:
+            for n in names:
+                self._accounts[n] = None
+            rows = self.session.execute(_ACCOUNTS, {"estate": self.estate, "names": names})
+            for r in rows:
+                self._accounts[r[0]] = AccountRecord(*r)
 
     def key(self, key_id: str) -> KeyRecord | None:
         if key_id not in self._keys:
