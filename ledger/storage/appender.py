@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy import false as sql_false
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -45,6 +45,7 @@ from ledger.storage.models import (
     KeyRow,
     LogKeyRow,
     PostingRow,
+    ProposalRow,
     RedactionRow,
     ReversalRow,
     TreeHashRow,
@@ -93,7 +94,16 @@ _TRUST_BALANCE = (
     .limit(1)
     .scalar_subquery()
 )
-_HEAD = select(EntryRow.leaf_hash, EntryRow.recorded_at, _TRUST_BALANCE).where(
+_PENDING = (
+    exists()
+    .where(
+        ProposalRow.estate_id == bindparam("estate"),
+        ProposalRow.status == "pending",
+        ProposalRow.id.in_(bindparam("ids", expanding=True)),
+    )
+    .correlate(None)
+)
+_HEAD = select(EntryRow.leaf_hash, EntryRow.recorded_at, _TRUST_BALANCE, _PENDING).where(
     EntryRow.estate_id == bindparam("estate"), EntryRow.seq == bindparam("seq")
 )
 _EXISTING = select(EntryRow.leaf).where(
@@ -168,6 +178,7 @@ class Appender:
         self.signer = signer
         self.clock = clock
         self.note_for = note_for
+        self.pending_proposals = True  # until a read says no proposal of the batch waits
 
     def append(
         self, items: Sequence[SignedPayload], locked: EstateRow | None = None
@@ -184,7 +195,7 @@ class Appender:
         start = row.size
         compact = CompactRange(start, view.read_hashes(CompactRange.indexes_for(start)))
         leaf_hashes: list[bytes] = []  # the tree's new nodes are built once, at the end
-        prev, last_time, trust_balance = self._head(start)
+        prev, last_time, trust_balance = self._head(start, [i.payload.id for i in items])
         view.prefetch(
             {s.key for item in items for s in item.signatures},
             {
@@ -234,11 +245,15 @@ class Appender:
             self._write(rows, view, compact, row, last_time, policy_changed)
         return out
 
-    def _head(self, size: int) -> tuple[bytes | None, str, int]:
-        """The last entry's leaf hash and time, and the trust account's running balance."""
+    def _head(self, size: int, ids: list[str]) -> tuple[bytes | None, str, int]:
+        """The last entry's leaf hash and time, and the trust account's running balance;
+        notes in :attr:`pending_proposals` whether a proposal of these payloads waits."""
         if size == 0:
             return None, "", 0
-        r = self.session.execute(_HEAD, {"estate": self.estate, "seq": size - 1}).one()
+        r = self.session.execute(
+            _HEAD, {"estate": self.estate, "seq": size - 1, "ids": ids or [""]}
+        ).one()
+        self.pending_proposals = bool(r[3])
         return r[0], r[1], int(r[2] or 0)
 
     def _existing(self, ids: Sequence[str]) -> dict[str, Appended]:

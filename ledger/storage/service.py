@@ -139,7 +139,8 @@ class LedgerService:
             row = lock_estate(s, estate)
             signer = self._signer(row)
             self._check_vouchers(estate, items)
-            out = Appender(s, estate, signer, self.clock).append(items, locked=row)
+            appender = Appender(s, estate, signer, self.clock)
+            out = appender.append(items, locked=row)
             if salts:  # a retried post brings its salts again: store each once
                 known = set(
                     s.scalars(
@@ -158,7 +159,8 @@ class LedgerService:
                         for c, salt, unit in salts
                     ],
                 )
-            proposals.mark_appended(s, estate, [a for a in out if a.created], self._now())
+            if appender.pending_proposals:
+                proposals.mark_appended(s, estate, [a for a in out if a.created], self._now())
         self._after_commit(estate, out)
         return out
 

@@ -12,7 +12,17 @@ import functools
 import json
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Executable, bindparam, select, union_all
+from sqlalchemy import (
+    Executable,
+    LargeBinary,
+    String,
+    bindparam,
+    cast,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from ledger.errors import StorageError
@@ -57,12 +67,31 @@ _ACCOUNT = select(
 ).where(AccountRow.estate_id == bindparam("estate"), AccountRow.name == bindparam("name"))
 
 
-_KEYS = select(*_KEY.selected_columns).where(
-    KeyRow.estate_id == bindparam("estate"), KeyRow.key_id.in_(bindparam("keys", expanding=True))
-)
-_ACCOUNTS = select(*_ACCOUNT.selected_columns).where(
-    AccountRow.estate_id == bindparam("estate"),
-    AccountRow.name.in_(bindparam("names", expanding=True)),
+_KEYS_AND_ACCOUNTS = union_all(
+    select(
+        literal("k", String(1)),
+        KeyRow.key_id,
+        KeyRow.public_key,
+        KeyRow.role,
+        KeyRow.holder,
+        KeyRow.added_seq,
+        KeyRow.revoked_seq,
+    ).where(
+        KeyRow.estate_id == bindparam("estate"),
+        KeyRow.key_id.in_(bindparam("keys", expanding=True)),
+    ),
+    select(
+        literal("a", String(1)),
+        AccountRow.name,
+        cast(null(), LargeBinary),
+        AccountRow.type,
+        AccountRow.display_name,
+        AccountRow.opened_seq,
+        AccountRow.closed_seq,
+    ).where(
+        AccountRow.estate_id == bindparam("estate"),
+        AccountRow.name.in_(bindparam("names", expanding=True)),
+    ),
 )
 
 
@@ -100,22 +129,25 @@ class DbView:
         return self._policy
 
     def prefetch(self, key_ids: Iterable[str], accounts: Iterable[str]) -> None:
-        """Read these keys and accounts in one query each (a batch's validation asks for
-        them one by one; unknown ones are remembered as absent)."""
+        """Read these keys and accounts in one query (a batch's validation asks for them
+        one by one; unknown ones are remembered as absent)."""
         keys = sorted(set(key_ids) - set(self._keys))
-        if keys:
-            for k in keys:
-                self._keys[k] = None
-            rows = self.session.execute(_KEYS, {"estate": self.estate, "keys": keys})
-            for r in rows:
-                self._keys[r[0]] = KeyRecord(*r)
         names = sorted(set(accounts) - set(self._accounts))
-        if names:
-            for n in names:
-                self._accounts[n] = None
-            rows = self.session.execute(_ACCOUNTS, {"estate": self.estate, "names": names})
-            for r in rows:
-                self._accounts[r[0]] = AccountRecord(*r)
+        if not keys and not names:
+            return
+        for k in keys:
+            self._keys[k] = None
+        for n in names:
+            self._accounts[n] = None
+        rows = self.session.execute(
+            _KEYS_AND_ACCOUNTS,
+            {"estate": self.estate, "keys": keys or [""], "names": names or [""]},
+        )
+        for kind, name, public_key, role, holder, added, removed in rows:
+            if kind == "k":
+                self._keys[name] = KeyRecord(name, public_key, role, holder, added, removed)
+            else:
+                self._accounts[name] = AccountRecord(name, role, holder, added, removed)
 
     def key(self, key_id: str) -> KeyRecord | None:
         if key_id not in self._keys:
