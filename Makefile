@@ -6,7 +6,7 @@ PG_URL ?= postgresql+psycopg://postgres:postgres@127.0.0.1:5432/trustledger_test
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup system-deps run demo serve test test-fast postgres lint bench bench-quick clean vendor-js
+.PHONY: setup system-deps run demo serve test test-fast postgres lint bench bench-quick reliability clean vendor-js
 
 ## setup: system packages (apt, when root) and the virtualenv with the project
 setup: system-deps $(VENV)/.installed
@@ -49,6 +49,10 @@ bench-quick: setup postgres
 ## vendor-js: refresh the pages' fallback crypto from npm (pinned; the output is committed)
 vendor-js:
 	scripts/vendor-js.sh
+
+## reliability: every reliability campaign at the issue's counts (minutes; figures in docs/reliability.md)
+reliability: setup postgres
+	TRUSTLEDGER_TEST_PG_URL=$(PG_URL) $(BIN)/python -m reliability.run --full
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

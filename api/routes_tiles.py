@@ -50,6 +50,8 @@ def tile_path(level: int | str, n: int, width: int = WIDTH) -> str:
 
 def parse_tile_path(path: str) -> tuple[str, int, int]:
     """``(level or "entries", N, W)`` from ``<L>/<N>[.p/<W>]``; :class:`Problem` if malformed."""
+    if len(path) > 64:  # longer than any tile path; int() would refuse > 4300 digits (500)
+        raise Problem("not-found", "a tile path is <L>/<N>[.p/<W>]")
     parts = path.split("/")
     width = WIDTH
     if len(parts) >= 3 and parts[-2].endswith(".p"):
