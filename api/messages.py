@@ -34,6 +34,7 @@ TITLES_ZH = {
     "bad-note": "签名检查点无效",
     "period-not-closed": "该期间尚未结束",
     "statement-invalid": "公示核验未通过",
+    "voucher-store-unavailable": "凭证存储暂时不可用",
     "ca-error": "证书操作被拒绝",
     "ca-exists": "平台 CA 已存在（不会被替换）",
     "ca-missing": "尚未创建平台 CA",

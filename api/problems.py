@@ -68,6 +68,7 @@ _TYPES = [
     ProblemType("voucher-mismatch", 422, "The voucher's bytes do not hash to its name"),
     ProblemType("unsupported-media-type", 415, "Voucher type not allowed"),
     ProblemType("voucher-redacted", 410, "The voucher was withdrawn"),
+    ProblemType("voucher-store-unavailable", 503, "The voucher store cannot take files now"),
     ProblemType("payload-too-large", 413, "The request is too large"),
     ProblemType("unauthorized", 401, "An operator token is needed"),
     ProblemType("forbidden", 403, "The token does not allow this"),

@@ -7,6 +7,7 @@ what the client claims, and only PDF, JPEG, PNG and WebP are accepted.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 
 from fastapi.responses import Response
@@ -15,6 +16,8 @@ from api.problems import Problem
 from ledger.storage.service import LedgerService
 
 _HEX = re.compile(r"[0-9a-f]{64}")
+
+log = logging.getLogger("trustledger.vouchers")
 
 
 def sniff(data: bytes) -> str | None:
@@ -66,8 +69,15 @@ def store_voucher(svc: LedgerService, estate: str, sha256: str, data: bytes) -> 
     if media_type is None:
         raise Problem("unsupported-media-type", "vouchers must be PDF, JPEG, PNG or WebP files")
     store = svc.blobs_for(estate)
-    existed = store.exists(sha256)
-    store.put(sha256, data)
+    try:
+        existed = store.exists(sha256)
+        store.put(sha256, data)
+    except OSError as e:  # full, read-only, or not a directory: nothing was stored
+        log.error("voucher store failed for %s: %s", estate, e)
+        raise Problem(
+            "voucher-store-unavailable",
+            "the voucher store cannot take files right now; nothing was stored, try again later",
+        ) from e
     return not existed, media_type
 
 

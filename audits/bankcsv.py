@@ -90,6 +90,10 @@ def decode(data: bytes) -> str:
             raise StatementError("the statement is neither UTF-8 nor GB18030/GBK") from e
 
 
+MAX_AMOUNT = Decimal(10) ** 15
+"""Larger than any amount a bank statement line holds (in yuan); beyond it, refused."""
+
+
 def to_fen(text: str, where: str) -> int:
     """``"1,234.56"``, ``"-12.3"``, ``"￥88"`` → fen; refuses more than two decimals."""
     cleaned = text.strip().replace(",", "").replace("，", "").lstrip("¥￥").strip()
@@ -99,10 +103,13 @@ def to_fen(text: str, where: str) -> int:
         value = Decimal(cleaned)
     except InvalidOperation as e:
         raise StatementError(f"{where}: {text!r} is not an amount") from e
-    fen = value * 100
-    if fen != fen.to_integral_value() or not value.is_finite():
+    if not value.is_finite() or not -MAX_AMOUNT <= value <= MAX_AMOUNT:
+        raise StatementError(f"{where}: {text!r} is not an amount a bank statement holds")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2 and value != value.quantize(Decimal("0.01")):
         raise StatementError(f"{where}: {text!r} has more than two decimals")
-    return -int(fen) if negative else int(fen)
+    fen = int(value.scaleb(2))
+    return -fen if negative else fen
 
 
 def to_date(text: str, where: str) -> dt.date:
@@ -134,10 +141,10 @@ def _columns(header: Sequence[str], mapping: Mapping) -> dict[str, int]:
 
 def _amount(row: Sequence[str], cols: dict[str, int], where: str) -> int:
     if "amount" in cols:
-        return to_fen(row[cols["amount"]], where)
+        return to_fen(_cell(row, cols, "amount"), where)
     total = 0
     for name, sign in (("money_in", 1), ("money_out", -1)):
-        cell = row[cols[name]].strip() if name in cols else ""
+        cell = _cell(row, cols, name)
         if cell and cell != "-":
             total += sign * abs(to_fen(cell, where))
     return total

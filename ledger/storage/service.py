@@ -37,6 +37,7 @@ from ledger.storage.keyfiles import LogKeyStore
 from ledger.storage.models import EstateRow, HouseholdSaltRow, RedactionRow
 from ledger.storage.reader import LogReader
 from ledger.storage.view import DbView
+from ledger.validate import MemoryState, check_append
 
 
 class LedgerService:
@@ -110,6 +111,10 @@ class LedgerService:
         """Create an estate from its signed genesis (the same genesis again: the entry)."""
         estate = genesis.payload.estate
         self._check_vouchers(estate, [genesis])
+        with self.session() as s:
+            exists = s.get(EstateRow, estate) is not None
+        if not exists:  # refuse a bad genesis before a log key file is made for it
+            check_append(MemoryState(estate), genesis.payload, genesis.signatures)
         for attempt in range(2):
             try:
                 with self.session() as s:

@@ -217,6 +217,7 @@ def test_create_refuses_other_kinds_and_bad_genesis(
     r = client.post("/v1/estates", json=wire(sign(raw, [f.committee])), headers=bearer(token))
     assert_problem(r, 403, "missing-signature")
     assert client.get(f"/v1/estates/{f.id}").status_code == 404
+    assert key_files(service, f.id) == []  # no log key is made for a refused estate
 
 
 def test_a_genesis_with_a_policy_of_v1_creates_an_estate(
