@@ -52,7 +52,8 @@ class Result:
     """One row of the table: our figure, the baseline's, and their ratio against a target.
 
     ``target`` is ``">= x"`` or ``"<= x"`` and applies to ``ratio``; ``figure`` and
-    ``baseline`` are medians in ``unit`` (the note gives the spread).
+    ``baseline`` are medians in ``unit`` (the note gives the spread); ``peak_mb`` is
+    optional.
     """
 
     name: str
@@ -62,6 +63,9 @@ class Result:
     target: str
     unit: str
     note: str = ""
+    peak_mb: float | None = None
+    """Peak memory of the measured work in MB, when the benchmark measures it (its
+    docstring says which: peak RSS or the ``tracemalloc`` heap peak)."""
 
     @property
     def verdict(self) -> str:
@@ -80,6 +84,7 @@ class Result:
             "unit": self.unit,
             "verdict": self.verdict,
             "note": self.note,
+            "peak_mb": self.peak_mb,
         }
 
 

@@ -34,6 +34,7 @@ BENCHMARKS = {
     "api_bench": "bench.api_bench",
     "audit": "bench.audit_bench",
     "statement_render": "bench.statement_render",
+    "query_scale": "bench.query_scale",
 }
 
 
@@ -59,20 +60,27 @@ def machine() -> dict[str, str]:
 
 def table(results: Sequence[Result], errors: dict[str, str], title: str) -> Table:
     t = Table(title=title, show_lines=False)
-    for col in ("benchmark", "figure", "baseline", "ratio", "target", "verdict"):
+    cols = ["benchmark", "figure", "baseline", "ratio", "target", "verdict"]
+    with_peak = any(r.peak_mb is not None for r in results)
+    if with_peak:  # only when a benchmark measured it: the usual table stays as it was
+        cols.append("peak MB")
+    for col in cols:
         t.add_column(col, justify="left" if col in ("benchmark", "verdict") else "right")
     for r in results:
         style = "green" if r.verdict == "meets" else "red"
-        t.add_row(
+        cells = [
             r.name,
             f"{fmt(r.figure)} {r.unit}",
             f"{fmt(r.baseline)} {r.unit}",
             f"{r.ratio:.3f}",
             r.target.replace(">=", "≥").replace("<=", "≤") + " ×",
             f"[{style}]{r.verdict}[/{style}]",
-        )
+        ]
+        if with_peak:
+            cells.append("—" if r.peak_mb is None else fmt(r.peak_mb))
+        t.add_row(*cells)
     for name in errors:
-        t.add_row(name, "—", "—", "—", "—", "[yellow]error[/yellow]")
+        t.add_row(name, "—", "—", "—", "—", "[yellow]error[/yellow]", *(["—"] if with_peak else []))
     return t
 
 

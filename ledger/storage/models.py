@@ -86,7 +86,11 @@ class PostingRow(Base):
     account: Mapped[str] = mapped_column(String(200))
     amount: Mapped[int] = mapped_column(BigInteger)
     date: Mapped[str] = mapped_column(String(10))
-    __table_args__ = (Index("ix_postings_account_date", "estate_id", "account", "date"),)
+    # amount is in the index so that sums over an account's postings up to a date
+    # (balances, opening balances, totals) read the index alone (migration 0006)
+    __table_args__ = (
+        Index("ix_postings_account_date_amount", "estate_id", "account", "date", "amount"),
+    )
 
 
 class KeyRow(Base):
@@ -158,7 +162,7 @@ class EntryFactRow(Base):
     trust_delta: Mapped[int] = mapped_column(BigInteger)
     trust_balance: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (
-        Index("ix_entry_facts_date", "estate_id", "date", "seq"),
+        Index("ix_entry_facts_date_delta", "estate_id", "date", "seq", "trust_delta"),
         Index("ix_entry_facts_category", "estate_id", "category", "seq"),
         Index("ix_entry_facts_household", "estate_id", "household"),
     )
