@@ -90,6 +90,7 @@ class PostingRow(Base):
     # (balances, opening balances, totals) read the index alone (migration 0006)
     __table_args__ = (
         Index("ix_postings_account_date_amount", "estate_id", "account", "date", "amount"),
+        Index("ix_postings_account_seq", "estate_id", "account", "seq"),  # migration 0003
     )
 
 
@@ -119,6 +120,7 @@ class ReversalRow(Base):
     estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
     target_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     reversal_seq: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index("ix_reversals_reversal_seq", "estate_id", "reversal_seq"),)
 
 
 class VoucherRefRow(Base):
