@@ -97,11 +97,13 @@ def restore_estate(svc: LedgerService, source: AuditSource, estate: str) -> Rest
     except LedgerError as e:
         raise RestoreError(f"log key: {e}") from None
 
+    stored_keys = [StoredKey(k.vkey, k.from_size, k.handover) for k in keys]
+
     def note_for(size: int, root: bytes) -> str:
         note = notes.get(size)
         if note is None:
             raise RestoreError(f"no checkpoint of size {size} in the bundle")
-        cp = verify_checkpoint(note, key_for_size(_ledger_keys(keys), size).vkey, origin)
+        cp = verify_checkpoint(note, key_for_size(stored_keys, size).vkey, origin)
         if cp.size != size or cp.root != root:
             raise RestoreError(f"the bundle's checkpoint {size} does not sign the leaves' root")
         return note
@@ -110,7 +112,6 @@ def restore_estate(svc: LedgerService, source: AuditSource, estate: str) -> Rest
     with svc.session() as s:
         if s.get(EstateRow, estate) is not None:
             raise RestoreError(f"estate {estate} already exists in this database")
-        root = ""
         for n, batch in enumerate(_batches(source, estate, sizes)):
             entries = [parse_leaf(leaf) for leaf in batch]
             if n == 0:
@@ -152,7 +153,6 @@ def restore_estate(svc: LedgerService, source: AuditSource, estate: str) -> Rest
                     raise RestoreError(
                         f"entry {done.entry.seq} does not come out as the bundle's leaf"
                     )
-            root = b64encode(_root_of(notes[sizes[n]]))
         for document in source.statements(estate):
             signed = json.loads(document)
             verified = verify_statement(signed, [k.vkey for k in keys])
@@ -169,11 +169,8 @@ def restore_estate(svc: LedgerService, source: AuditSource, estate: str) -> Rest
                 )
             )
             statements += 1
+    root = b64encode(_root_of(notes[sizes[-1]]))
     return Restored(estate, sizes[-1], root, len(sizes), vouchers, statements)
-
-
-def _ledger_keys(keys: list[LogKey]) -> list[StoredKey]:
-    return [StoredKey(k.vkey, k.from_size, k.handover) for k in keys]
 
 
 def _root_of(note: str) -> bytes:

@@ -121,8 +121,7 @@ class DbView:
         self._reversals: dict[int, int] = {}
         self._voucher_refs: set[str] = set()
         self._redactions: dict[str, int] = {}
-        # One log: this database, this estate, created at this instant.
-        self._log = (str(session.get_bind().engine.url), row.id, row.created_at)
+        self._created_at = row.created_at
 
     def policy(self) -> Policy:
         assert self._policy is not None, "estate without genesis"
@@ -212,7 +211,8 @@ class DbView:
         """
         if not indexes:
             return []
-        log = self._log
+        # The cache's key for this log: this database, this estate, created then.
+        log = (str(self.session.get_bind().engine.url), self.estate, self._created_at)
         found: dict[NodeIndex, bytes] = {}
         wanted = []
         for index in dict.fromkeys(indexes):
