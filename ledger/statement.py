@@ -13,6 +13,7 @@ Signature: the estate log key's Ed25519 signature over
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import hashlib
 import re
@@ -80,8 +81,8 @@ def parse_period(text: str) -> Period:
         last = first + 2
     else:
         first, last = 1, 12
-    after = dt.date(year + 1, 1, 1) if last == 12 else dt.date(year, last + 1, 1)
-    return Period(text, dt.date(year, first, 1), after - dt.timedelta(days=1))
+    end = dt.date(year, last, calendar.monthrange(year, last)[1])  # 9999-12 has no "after"
+    return Period(text, dt.date(year, first, 1), end)
 
 
 def round_half_up(value: Decimal) -> int:

@@ -755,3 +755,9 @@ def test_last_day_of_the_period_is_not_closed() -> None:
     with pytest.raises(PeriodNotClosed):
         closed_period("2026-10", dt.date(2026, 10, 31))
     assert closed_period("2026-10", dt.date(2026, 11, 1)).end == dt.date(2026, 10, 31)
+
+
+def test_the_last_periods_of_year_9999_parse() -> None:
+    """The end of a period is its last day, never computed from the day after it."""
+    for text in ("9999", "9999-12", "9999-Q4"):
+        assert parse_period(text).end == dt.date(9999, 12, 31)
