@@ -15,13 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from audits.analyse import AnalysedLeaf
 from audits.findings import Finding, error, warning
 from audits.sources import DerivedRows
 from audits.state import AuditState, Verdict
 from ledger.canonical import b64encode
 from ledger.payload import BudgetBody
+
+if TYPE_CHECKING:  # audits.analyse imports the derived checks, which import this
+    from audits.analyse import AnalysedLeaf
 
 BUDGET_TYPES = ("income", "expense")
 """Account types a budget line may name."""

@@ -23,7 +23,7 @@ from audits.sources import DerivedRows, LogKey, StateTables
 from audits.state import AuditState
 from ledger.canonical import b64encode
 from ledger.errors import LedgerError
-from ledger.payload import TRUST_ACCOUNT, ReversalBody, TransactionBody
+from ledger.payload import TRUST_ACCOUNT, Payload, Posting, ReversalBody, TransactionBody
 
 
 def _diff(expected: Mapping[str, Any], found: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,26 +95,50 @@ def check_postings(case: EntryCase) -> Iterator[Finding]:
 def expected_fact(case: EntryCase) -> dict[str, Any] | None:
     """The ``entry_facts`` row the service should hold for this entry (None: no row)."""
     entry, verdict = case.leaf.entry, case.verdict
-    if entry is None or verdict is None or not verdict.effects.postings:
+    if entry is None or verdict is None:
         return None
-    p, postings = entry.payload, verdict.effects.postings
+    return fact_of(entry.payload, verdict.effects.postings, case.state.trust_balance)
+
+
+def fact_of(p: Payload, postings: tuple[Posting, ...], trust_balance: int) -> dict[str, Any] | None:
+    """The ``entry_facts`` row of a payload with these postings (its verdict's) and the
+    trust account's balance after it (None: an entry without postings has no row)."""
+    columns = fact_columns(p, postings)
+    if columns is None:
+        return None
+    return {**dict(zip(FACT_COLUMNS, columns, strict=True)), "trust_balance": trust_balance}
+
+
+FACT_COLUMNS = (
+    "kind",
+    "date",
+    "category",
+    "counterparty",
+    "memo",
+    "household",
+    "amount",
+    "trust_delta",
+)
+"""The ``entry_facts`` columns between ``seq`` and ``trust_balance``, in the table's order."""
+
+
+def fact_columns(p: Payload, postings: tuple[Posting, ...]) -> tuple[Any, ...] | None:
+    """:data:`FACT_COLUMNS` of :func:`fact_of`, as a tuple (None: no row)."""
+    if not postings:
+        return None
     category, counterparty, household = "reversal", "", None
     if isinstance(p.body, TransactionBody):
         category, counterparty = p.body.category, p.body.counterparty
         household = None if p.body.household is None else b64encode(p.body.household)
     elif not isinstance(p.body, ReversalBody):
         category = p.kind
-    return {
-        "kind": p.kind,
-        "date": p.date.isoformat(),
-        "category": category,
-        "counterparty": counterparty,
-        "memo": p.memo,
-        "household": household,
-        "amount": sum(x.amount for x in postings if x.amount > 0),
-        "trust_delta": sum(x.amount for x in postings if x.account == TRUST_ACCOUNT),
-        "trust_balance": case.state.trust_balance,
-    }
+    amount = trust = 0
+    for x in postings:
+        if x.amount > 0:
+            amount += x.amount
+        if x.account == TRUST_ACCOUNT:
+            trust += x.amount
+    return (p.kind, p.date.isoformat(), category, counterparty, p.memo, household, amount, trust)
 
 
 def check_facts(case: EntryCase) -> Iterator[Finding]:

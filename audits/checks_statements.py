@@ -106,6 +106,14 @@ class StatementCheck:
         yield from self.findings
         self.findings = []
 
+    def wants(self, position: int) -> bool:
+        """Whether some statement still folds the entry at ``position`` (or later ones)."""
+        return any(p.broken is None and p.verified.size > position for p in self.pending)
+
+    def sizes(self) -> set[int]:
+        """The log sizes at which :meth:`probe` has something to check."""
+        return {p.verified.size for p in self.pending}
+
     def feed(self, entry: Entry | None) -> None:
         """The next entry of the log (``None``: it could not be read)."""
         for p in self.pending:

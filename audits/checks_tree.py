@@ -19,7 +19,7 @@ asked of the source only where the recomputed roots cannot settle it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from audits.analyse import OpenedNote
@@ -27,7 +27,7 @@ from audits.checks import b64
 from audits.findings import Finding, error
 from audits.sources import AuditSource, StoredCheckpoint, completing_leaf
 from ledger.errors import LedgerError
-from ledger.merkle import CompactRange, NodeIndex, verify_consistency
+from ledger.merkle import CompactRange, NodeIndex, NodeRun, verify_consistency
 
 MAX_PROOFS = 1000
 """Consistency proofs asked of a source per estate before the rest are only counted."""
@@ -48,7 +48,10 @@ class TreeCheck:
         created = self.compact.append(leaf_hash)
         dirty = False
         for i, (node, h) in enumerate(created):
-            below = dirty or (i > 0 and self._dirty.pop())
+            # The left sibling this node completes leaves the edge: its flag goes too
+            # (popped whatever ``dirty`` is, or the flags drift from the edge).
+            sibling = self._dirty.pop() if i > 0 else False
+            below = dirty or sibling
             found = None if stored is None else stored.get(node)
             if stored is not None and found is None:
                 yield self._finding(node, h, None, "is missing")
@@ -58,6 +61,33 @@ class TreeCheck:
                 )
             dirty = below or (found is not None and found != h)
         self._dirty.append(dirty)
+
+    def trial(self) -> CompactRange:
+        """A copy of the right edge, to extend by a run of leaves before deciding to keep it."""
+        return CompactRange(self.compact.size, self.compact.hashes)
+
+    @staticmethod
+    def all_stored(runs: Iterable[NodeRun], stored: Mapping[NodeIndex, bytes] | None) -> bool:
+        """Whether every node of ``runs`` (:meth:`CompactRange.extend`) is stored as
+        computed, so that :meth:`append` of their leaves would find nothing."""
+        if stored is None:
+            return True
+        get = stored.get
+        return all(
+            [get((level, first + i)) for i in range(len(hashes))] == hashes
+            for level, first, hashes in runs
+        )
+
+    def keep(self, extended: CompactRange) -> None:
+        """Take a :meth:`trial` extended by leaves whose nodes are all stored as computed:
+        an edge subtree now holds a reported node if it contains an old one that did."""
+        old = zip(CompactRange.indexes_for(self.compact.size), self._dirty, strict=True)
+        dirty = [(level, index) for (level, index), flag in old if flag]
+        self._dirty = [
+            any(level >= lv and index == ix >> (level - lv) for lv, ix in dirty)
+            for level, index in CompactRange.indexes_for(extended.size)
+        ]
+        self.compact = extended
 
     def beyond(self, stored: Mapping[NodeIndex, bytes]) -> Iterator[Finding]:
         """Stored nodes beyond the log (their leaves are not there)."""

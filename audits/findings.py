@@ -46,6 +46,7 @@ CHECKS: Mapping[str, str] = {
     "derived-reversals": "派生数据：冲销表",
     "derived-redactions": "派生数据：撤回表",
     "derived-estate": "派生数据：小区表",
+    "derived-totals": "派生数据：分期合计表",
     "statements": "公示报表",
     "api": "公开接口数据",
     "bank-unmatched": "银行流水未入账",

@@ -2,7 +2,8 @@
 
 :func:`chunks` pairs each batch of leaves from a source with the checkpoints whose
 size falls in it (so a checkpoint's note is opened by the same worker, and its root
-is compared as soon as the fold reaches its size). :func:`analysed` runs
+is compared as soon as the fold reaches its size) and with the source's derived rows
+for its seqs (compared with the leaves by the same worker). :func:`analysed` runs
 :func:`audits.analyse.analyse_chunk` on them — inline, or in a process pool with a
 bounded window of chunks in flight, so memory stays flat however long the log —
 and yields the results in the order of the log.
@@ -21,18 +22,20 @@ from dataclasses import dataclass
 
 from audits.analyse import AnalysedChunk, Chunk, NoteTask, analyse_chunk
 from audits.logkeys import key_for, origin_of_key
-from audits.sources import AuditSource, Leaf, LogKey, StoredCheckpoint
+from audits.sources import AuditSource, DerivedRows, Leaf, LogKey, StoredCheckpoint
 from audits.speculate import Snapshot
 
 
 @dataclass(frozen=True)
 class ChunkMeta:
     """What the main process keeps of a chunk in flight: where it starts, its leaves
-    (to judge one again if a worker's guess was wrong) and its checkpoints as stored."""
+    (to judge one again if a worker's guess was wrong), its checkpoints as stored and
+    its derived rows (None: the source has none)."""
 
     start: int
     leaves: Sequence[Leaf]
     checkpoints: Sequence[StoredCheckpoint]
+    rows: DerivedRows | None = None
 
 
 def _notes(cps: Sequence[StoredCheckpoint], keys: Sequence[LogKey]) -> list[NoteTask]:
@@ -48,12 +51,17 @@ def chunks(
     source: AuditSource,
     estate: str,
     keys: Sequence[LogKey],
-    snapshot: Callable[[], Snapshot | None] | None = None,
+    snapshot: Callable[[Sequence[int]], Snapshot | None] | None = None,
+    wants_entries: Callable[[int], bool] | None = None,
 ) -> Iterator[tuple[ChunkMeta, Chunk]]:
-    """Batches of leaves, each with the stored checkpoints up to its last position.
+    """Batches of leaves, each with the stored checkpoints up to its last position and
+    the source's derived rows for its seqs.
 
-    With ``snapshot`` (a pool), each chunk carries the fold as it stands when the
-    chunk is cut, for its worker to judge the entries ahead (:mod:`audits.speculate`).
+    With ``snapshot(reversed)``, each chunk carries the fold as it stands when the chunk
+    is cut, for its worker to judge the entries ahead (:mod:`audits.speculate`), with
+    the entries its derived rows say it reverses;
+    ``wants_entries(start)`` says whether the main process needs a clean chunk's
+    entries back.
     """
     cps = source.checkpoints(estate)
     waiting: StoredCheckpoint | None = next(cps, None)
@@ -64,8 +72,18 @@ def chunks(
         while waiting is not None and waiting.size <= end:
             mine.append(waiting)
             waiting = next(cps, None)
-        ahead = None if snapshot is None else snapshot()
-        yield ChunkMeta(position, batch, mine), Chunk(position, batch, _notes(mine, keys), ahead)
+        rows = None
+        if batch:
+            first, last = batch[0][0], batch[-1][0]
+            rows = source.derived_rows(estate, first, max(first, last) + 1)
+        reversed_seqs = [] if rows is None else rows.reversal_targets()
+        ahead = None if snapshot is None else snapshot(reversed_seqs)
+        entries = wants_entries is not None and wants_entries(position)
+        notes = _notes(mine, keys)
+        yield (
+            ChunkMeta(position, batch, mine, rows),
+            Chunk(position, batch, notes, ahead, rows, entries),
+        )
         position = end
     rest = [] if waiting is None else [waiting, *cps]
     if rest:
@@ -96,7 +114,8 @@ def analysed(
     With a pool at most ``depth`` chunks are in flight, so reading runs ahead of
     folding by a bounded amount. The first chunk is analysed inline and folded
     before the next is cut, so that the snapshots workers judge against already
-    hold the genesis (its keys, policy) and the chart of accounts.
+    hold the genesis (its keys, policy) and the chart of accounts. Inline, each
+    chunk is cut once the one before is folded: its snapshot is the true fold.
     """
     if pool is None:
         for meta, chunk in items:

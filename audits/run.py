@@ -19,12 +19,19 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from audits.analyse import AnalysedChunk, AnalysedLeaf, OpenedNote
+from audits.analyse import (
+    AnalysedChunk,
+    AnalysedLeaf,
+    ChunkSummary,
+    OpenedNote,
+    analyse_leaf,
+)
 from audits.checks import ENTRY_CHECKS, EntryCase, b64
+from audits.checks_aggregates import PeriodTotalsCheck
 from audits.checks_derived import (
     DERIVED_CHECKS,
     TABLE_CHECKS,
@@ -42,6 +49,7 @@ from audits.speculate import Snapshot, agrees
 from audits.state import AuditState, Verdict, judge
 from audits.vouchers import VoucherCheck
 from ledger.entry import parse_leaf
+from ledger.merkle import HASH_SIZE
 
 END = 2**62
 """An end past any log, for reading what lies beyond it."""
@@ -102,6 +110,7 @@ class EstateAudit:
         self.tree = TreeCheck(estate)
         self.checkpoints = CheckpointCheck(estate, source)
         self.vouchers = VoucherCheck(estate, source)
+        self.totals = PeriodTotalsCheck(estate)
         self.since = None if since is None else SinceCheck(estate, since, self.keys)
         self.handovers = handovers(self.keys)
         self.statements = StatementCheck(estate, source.statements(estate), self.keys)
@@ -110,36 +119,66 @@ class EstateAudit:
         self.prev_hash: bytes | None = None
         self.prev_time: str | None = None
 
-    def snapshot(self) -> Snapshot | None:
-        """The fold so far, for workers to judge ahead; None before the genesis is folded."""
-        return None if self.state.policy_or_none() is None else Snapshot.of(self.state)
+    def snapshot(self, reversed_seqs: Sequence[int] = ()) -> Snapshot:
+        """The fold so far, for workers to judge ahead (before the genesis: empty), with
+        what it says of the entries a chunk is expected to reverse."""
+        return Snapshot.of(self.state, reversed_seqs)
 
     def start(self) -> Iterator[Finding]:
         yield from check_log_keys(self.estate, self.keys)
         yield from self.statements.start()
         yield from self._probes()
 
-    def _probes(self) -> Iterator[Finding]:
-        """Checks that need the root at one size: a saved checkpoint, a key hand-over."""
-        size = self.state.size
-        if self.since is not None:
-            self.since.probe(size, self.tree.compact.root())
+    def _probes(
+        self, size: int | None = None, root: Callable[[], bytes] | None = None
+    ) -> Iterator[Finding]:
+        """Checks that need the root at one size (default: the fold's and the tree's):
+        a saved checkpoint, a key hand-over, the statements computed at that size."""
+        size = self.state.size if size is None else size
+        root = self.tree.compact.root if root is None else root
+        if self.since is not None and self.since.saved is not None:
+            self.since.probe(size, root())
         handover = self.handovers.pop(size, None)
         if handover is not None:
-            yield from check_handover(self.estate, *handover, self.tree.compact.root())
-        yield from self.statements.probe(size, self.tree.compact.root)
+            yield from check_handover(self.estate, *handover, root())
+        yield from self.statements.probe(size, root)
+
+    def _stops(self, start: int, end: int) -> set[int]:
+        """The sizes in ``(start, end]`` at which :meth:`_probes` has something to check."""
+        sizes = {*self.handovers, *self.statements.sizes()}
+        if self.since is not None and self.since.saved is not None:
+            sizes.add(self.since.saved.size)
+        return {z for z in sizes if start < z <= end}
 
     def feed(self, meta: ChunkMeta, result: AnalysedChunk) -> Iterator[Finding]:
-        """Fold one analysed chunk; compare its derived rows and stored hashes."""
-        end = meta.start + len(result.leaves)
+        """Fold one analysed chunk; compare its derived rows and stored hashes.
+
+        A clean chunk's summary is folded at once if the true fold gives the answers
+        its verdicts rest on and it joins the chunk before; otherwise (or if it comes
+        back leaf by leaf) every entry goes through every check here.
+        """
+        leaves = result.leaves
+        if result.summary is not None:
+            done = self._fold_clean(meta, result.notes, result.summary)
+            if done is not None:
+                yield from done
+                return
+            self.rejudged += len(meta.leaves)  # judged again here, from the leaves
+            leaves = [analyse_leaf(seq, data) for seq, data in meta.leaves]
+        yield from self._per_entry(meta, leaves or [], result.notes)
+
+    def _per_entry(
+        self, meta: ChunkMeta, leaves: list[AnalysedLeaf], notes: list[OpenedNote]
+    ) -> Iterator[Finding]:
+        """Fold a chunk entry by entry, running every check on each."""
+        end = meta.start + len(leaves)
         rows = stored = None
-        if result.leaves:
-            first, last = result.leaves[0].seq, result.leaves[-1].seq
-            rows = self.source.derived_rows(self.estate, first, max(first, last) + 1)
+        if leaves:
+            rows = meta.rows
             stored = self.source.tree_hashes(self.estate, meta.start, end)
-        pending = list(zip(meta.checkpoints, result.notes, strict=True))
+        pending = list(zip(meta.checkpoints, notes, strict=True))
         yield from self._checkpoints(pending)
-        for leaf, (_, data) in zip(result.leaves, meta.leaves, strict=True):
+        for leaf, (_, data) in zip(leaves, meta.leaves, strict=True):
             yield from self._entry(leaf, data, rows)
             yield from self.tree.append(leaf.leaf_hash, stored)
             yield from self._checkpoints(pending)
@@ -147,15 +186,81 @@ class EstateAudit:
         for stored_cp, opened in pending:  # only the last chunk: checkpoints beyond the log
             yield from self.checkpoints.check(stored_cp, opened, None)
         if rows is not None:
-            yield from check_orphans(self.estate, rows, (x.seq for x in result.leaves))
+            yield from check_orphans(self.estate, rows, (x.seq for x in leaves))
 
-    def _checkpoints(self, pending: list[tuple[StoredCheckpoint, OpenedNote]]) -> Iterator[Finding]:
-        """Check the waiting checkpoints the fold has reached (in the source's order)."""
-        size = self.state.size
+    def _fold_clean(
+        self, meta: ChunkMeta, notes: list[OpenedNote], summary: ChunkSummary
+    ) -> list[Finding] | None:
+        """Fold a clean chunk at once and return what the checks outside its entries
+        find (vouchers, checkpoints, probes), in the order :meth:`_per_entry` would; or
+        None, having changed nothing, when the chunk must go entry by entry: the fold
+        does not give the answers its verdicts rest on, it does not join the entry
+        before, the trust balance it carries in is not the fold's, or a stored tree
+        hash it completes is missing or differs."""
+        start, n = meta.start, len(meta.leaves)
+        end, first_seq = start + n, meta.leaves[0][0]
+        if first_seq != self.next_seq or summary.first_prev != self.prev_hash:
+            return None
+        if self.prev_time is not None and summary.first_time < self.prev_time:
+            return None
+        if not agrees(self.state, summary.reads):
+            return None
+        if summary.trust_base is not None and summary.trust_base != self.state.trust_balance:
+            return None
+        pending = list(zip(meta.checkpoints, notes, strict=True))
+        vouchers = dict(summary.vouchers)
+        stops = sorted(
+            {*self._stops(start, end), *(c.size for c, _ in pending if start < c.size <= end)}
+            | {start + i + 1 for i in vouchers}
+        )
+        blob = summary.hashes
+        hashes = [blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)]
+        trial, runs, roots, at = self.tree.trial(), [], {}, start
+        for size in stops:
+            runs += trial.extend(hashes[at - start : size - start])
+            roots[size], at = trial.root(), size
+        runs += trial.extend(hashes[at - start :])
+        if not TreeCheck.all_stored(runs, self.source.tree_hashes(self.estate, start, end)):
+            return None
+        # Accepted: nothing above changed the audit; from here on it is folded.
+        root_at = self.tree.compact.root
+        self.tree.keep(trial)
+        self.state.apply_run(summary.run)
+        _add_months(self.totals.expected.months, summary.totals)
+        out = list(self._checkpoints(pending, start, root_at))
+        entries, fed = summary.entries or (), 0
+        for size in stops:
+            i = size - start - 1
+            if i in vouchers:
+                out += self.vouchers.feed_vouchers(first_seq + i, vouchers[i])
+            for entry in entries[fed : i + 1]:
+                self.statements.feed(entry)
+            fed = max(fed, i + 1)
+            root = _given(roots[size])
+            out += self._checkpoints(pending, size, root)
+            out += self._probes(size, root)
+        for entry in entries[fed:]:
+            self.statements.feed(entry)
+        for stored_cp, opened in pending:  # not assigned beyond the chunk: never, in order
+            out += self.checkpoints.check(stored_cp, opened, None)
+        self.next_seq, self.prev_hash = first_seq + n, hashes[-1]
+        self.prev_time = summary.last_time
+        return out
+
+    def _checkpoints(
+        self,
+        pending: list[tuple[StoredCheckpoint, OpenedNote]],
+        size: int | None = None,
+        root: Callable[[], bytes] | None = None,
+    ) -> Iterator[Finding]:
+        """Check the waiting checkpoints the fold has reached (in the source's order), at
+        ``size`` with the tree's ``root`` (default: the fold's size, the tree's root)."""
+        size = self.state.size if size is None else size
+        root = self.tree.compact.root if root is None else root
         while pending and pending[0][0].size <= size:
             stored, opened = pending.pop(0)
-            root = self.tree.compact.root() if stored.size == size else None
-            yield from self.checkpoints.check(stored, opened, root)
+            recomputed = root() if stored.size == size else None
+            yield from self.checkpoints.check(stored, opened, recomputed)
 
     def _verdict(self, leaf: AnalysedLeaf, data: bytes) -> Verdict:
         """The worker's verdict if the fold gives the answers it judged with; else judge here."""
@@ -192,6 +297,7 @@ class EstateAudit:
         )
         for check in (*ENTRY_CHECKS, *DERIVED_CHECKS):
             yield from check(case)
+        self.totals.feed(case)
         if leaf.entry is not None:
             yield from self.vouchers.feed(leaf.seq, leaf.entry)
             self.prev_time = leaf.entry.recorded_at
@@ -224,6 +330,25 @@ class EstateAudit:
             for check in TABLE_CHECKS:
                 yield from check(self.estate, self.state, tables)
             yield from check_estate_row(self.estate, self.state, tables, self.keys)
+            yield from self.totals.finish(tables.period_totals)
+
+
+def _given(root: bytes) -> Callable[[], bytes]:
+    return lambda: root
+
+
+def _add_months(
+    into: dict[tuple[str, str, str], list[int]], months: dict[tuple[str, str, str], list[int]]
+) -> None:
+    """Add a chunk's ``period_totals`` by month (a worker's
+    :class:`~ledger.storage.aggregates.Accumulator`) to the audit's."""
+    for key, figures in months.items():
+        row = into.get(key)
+        if row is None:
+            into[key] = list(figures)
+        else:
+            for i, x in enumerate(figures):
+                row[i] += x
 
 
 class Pools:
@@ -253,7 +378,7 @@ def audit_estate(
     hint = source.size_hint(estate)
     large = pools.workers > 1 and (hint is None or hint >= options.parallel_from)
     pool = pools.get() if large else None
-    items = chunks(source, estate, audit.keys, audit.snapshot if pool is not None else None)
+    items = chunks(source, estate, audit.keys, audit.snapshot, audit.statements.wants)
     for meta, result in analysed(items, pool, depth=3 * pools.workers):
         sink.add(audit.feed(meta, result))
         if options.progress is not None:

@@ -14,9 +14,11 @@ bundle unreadable) raises :class:`SourceError`; the CLI turns it into exit 2.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from functools import cached_property
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from audits.findings import Finding
 from ledger.merkle import NodeIndex
@@ -102,14 +104,90 @@ class FactColumns:
     trust_balance: int
 
 
+EntryRowTuple = tuple[Any, ...]
+"""``(seq, payload_id, kind, date, recorded_at, leaf_hash)`` of an ``entries`` row."""
+PostingRowTuple = tuple[Any, ...]
+"""``(seq, line, account, amount, date)`` of a ``postings`` row."""
+FactRowTuple = tuple[Any, ...]
+"""``(seq, kind, date, category, counterparty, memo, household, amount, trust_delta,
+trust_balance)`` of an ``entry_facts`` row."""
+VoucherRowTuple = tuple[Any, ...]
+"""``(seq, sha256)`` of a ``voucher_refs`` row."""
+ReversalRowTuple = tuple[Any, ...]
+"""``(target_seq, reversal_seq)`` of a ``reversals`` row."""
+
+
 @dataclass(frozen=True)
 class DerivedRows:
-    """Rows of the derived tables for entries ``[start, end)``, keyed by seq."""
+    """Rows of the derived tables for entries ``[start, end)``, as the source holds them.
 
-    entries: Mapping[int, EntryColumns]
-    postings: Mapping[int, tuple[PostingColumns, ...]]
-    facts: Mapping[int, FactColumns]
-    voucher_refs: Mapping[int, frozenset[str]]
+    Each table comes as plain tuples ordered by seq (and line), values exactly as
+    read (what a worker compares with the leaves in one go, :mod:`audits.analyse`);
+    the per-seq views the entry checks read are built from them on first use.
+    """
+
+    entry_rows: Sequence[EntryRowTuple] = ()
+    posting_rows: Sequence[PostingRowTuple] = ()
+    fact_rows: Sequence[FactRowTuple] = ()
+    voucher_rows: Sequence[VoucherRowTuple] = ()
+    reversal_rows: Sequence[ReversalRowTuple] = ()
+    """The ``reversals`` rows made by these entries: never compared entry by entry (the
+    table is compared once the log is folded), only a hint of which earlier entries
+    they reverse, so that a worker can be given those entries' postings."""
+
+    def reversal_targets(self) -> list[int]:
+        """The earlier entries the ``reversals`` rows say these entries reverse (a hint)."""
+        return sorted({t for t, _ in self.reversal_rows if type(t) is int})
+
+    @cached_property
+    def entries(self) -> Mapping[int, EntryColumns]:
+        return {
+            int(r[0]): EntryColumns(int(r[0]), r[1], r[2], r[3], r[4], bytes(r[5]))
+            for r in self.entry_rows
+        }
+
+    @cached_property
+    def postings(self) -> Mapping[int, tuple[PostingColumns, ...]]:
+        out: defaultdict[int, list[PostingColumns]] = defaultdict(list)
+        for s, line, account, amount, date in self.posting_rows:
+            out[int(s)].append(PostingColumns(int(s), int(line), account, int(amount), date))
+        return {s: tuple(v) for s, v in out.items()}
+
+    @cached_property
+    def facts(self) -> Mapping[int, FactColumns]:
+        out = {}
+        for (
+            seq,
+            kind,
+            date,
+            category,
+            party,
+            memo,
+            household,
+            amount,
+            delta,
+            balance,
+        ) in self.fact_rows:
+            out[int(seq)] = FactColumns(
+                int(seq),
+                kind,
+                date,
+                category,
+                party,
+                memo,
+                household,
+                int(amount),
+                int(delta),
+                int(balance),
+            )
+        return out
+
+    @cached_property
+    def voucher_refs(self) -> Mapping[int, frozenset[str]]:
+        by_seq: defaultdict[int, set[str]] = defaultdict(set)
+        for seq, sha in self.voucher_rows:
+            by_seq[int(seq)].add(sha)
+        return {s: frozenset(v) for s, v in by_seq.items()}
 
     def seqs(self) -> set[int]:
         """Every seq some derived row speaks of."""
@@ -159,6 +237,9 @@ class StateTables:
     reversals: Mapping[int, int] | None  # target seq -> reversal seq
     redactions: Mapping[str, int] | None  # voucher sha256 -> redaction seq
     balances: Mapping[str, int] | None = None  # account -> balance in fen
+    period_totals: Mapping[tuple[str, str, str, str], tuple[int, ...]] | None = None
+    """``period_totals`` rows: (dim, name, span, period) -> (entries, trust_delta,
+    income, spending, amount); see :mod:`ledger.storage.aggregates`."""
 
 
 @runtime_checkable

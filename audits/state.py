@@ -81,6 +81,8 @@ class AuditState:
         self._ids: dict[str, int] = {}
         self._offsets = array("q", [0])  # postings of seq s: _data[2*o[s] : 2*o[s+1]]
         self._data = array("q")  # (account id, amount) pairs
+        # a worker's fold: the postings of a few entries before ``size`` it was given
+        self.earlier_postings: dict[int, tuple[Posting, ...] | None] = {}
 
     # -- LedgerView ---------------------------------------------------------------------------
 
@@ -101,7 +103,7 @@ class AuditState:
     def transaction_postings(self, seq: int) -> tuple[Posting, ...] | None:
         i = seq - self._base
         if not 0 <= i < len(self._offsets) - 1:
-            return None
+            return self.earlier_postings.get(seq) if i < 0 else None
         lo, hi = self._offsets[i], self._offsets[i + 1]
         if lo == hi:
             return None
@@ -138,6 +140,20 @@ class AuditState:
 
     def apply(self, fx: Effects) -> None:
         """Record entry ``fx.seq`` (accepted, or folded as written)."""
+        if has_records(fx):
+            self._records(fx)
+        if fx.kind == "transaction":
+            for p in fx.postings:
+                self._data.extend((self._account_id(p.account), p.amount))
+        self._offsets.append(len(self._data) // 2)
+        for p in fx.postings:
+            self.balances[p.account] = self.balances.get(p.account, 0) + p.amount
+            if p.account == TRUST_ACCOUNT:
+                self.trust_balance += p.amount
+        self.size = fx.seq + 1
+
+    def _records(self, fx: Effects) -> None:
+        """Everything an entry changes but its postings: keys, accounts, reversals, ..."""
         for k in fx.keys_added:
             self.keys[k.key_id] = k
         if fx.key_revoked is not None:
@@ -148,14 +164,6 @@ class AuditState:
         if fx.account_closed is not None:
             a = self.accounts[fx.account_closed]
             self.accounts[a.name] = a.closed_at(fx.seq)
-        if fx.kind == "transaction":
-            for p in fx.postings:
-                self._data.extend((self._account_id(p.account), p.amount))
-        self._offsets.append(len(self._data) // 2)
-        for p in fx.postings:
-            self.balances[p.account] = self.balances.get(p.account, 0) + p.amount
-            if p.account == TRUST_ACCOUNT:
-                self.trust_balance += p.amount
         if fx.reverses is not None:
             self.reversals[fx.reverses] = fx.seq
         if fx.policy is not None:
@@ -164,12 +172,74 @@ class AuditState:
             self.vouchers.setdefault(sha256, fx.seq)
         if fx.redacts is not None:
             self.redactions[fx.redacts[0]] = fx.seq
-        self.size = fx.seq + 1
+
+    def run_since_start(self, start: int, records: tuple[Effects, ...]) -> FoldedRun:
+        """What the entries folded into this state did, for a state made by
+        :meth:`audits.speculate.Snapshot.state_at` at ``start`` (its postings, balances and
+        trust balance start empty); ``records``: their effects that :func:`has_records`."""
+        return FoldedRun(
+            self.size - start,
+            tuple(self._names),
+            self._data,
+            self._offsets,
+            self.balances,
+            self.trust_balance,
+            records,
+        )
+
+    def apply_run(self, run: FoldedRun) -> None:
+        """Fold a run of entries at once: the same state as :meth:`apply` of each."""
+        for fx in run.records:
+            self._records(fx)
+        ids = [self._account_id(name) for name in run.names]
+        pairs = array("q", run.pairs)
+        pairs[0::2] = array("q", [ids[i] for i in pairs[0::2]])
+        base = len(self._data) // 2
+        self._data.extend(pairs)
+        self._offsets.extend(array("q", [base + o for o in run.offsets[1:]]))
+        for account, change in run.balances.items():
+            self.balances[account] = self.balances.get(account, 0) + change
+        self.trust_balance += run.trust_change
+        self.size += run.entries
 
     def skip(self) -> None:
         """Count an entry whose leaf does not parse: it takes its place but changes nothing."""
         self._offsets.append(len(self._data) // 2)
         self.size += 1
+
+
+def has_records(fx: Effects) -> bool:
+    """Whether an entry changes more than postings: keys, accounts, the policy,
+    reversals, vouchers referenced or redacted."""
+    return bool(
+        fx.keys_added
+        or fx.vouchers
+        or fx.key_revoked is not None
+        or fx.account_opened is not None
+        or fx.account_closed is not None
+        or fx.reverses is not None
+        or fx.policy is not None
+        or fx.redacts is not None
+    )
+
+
+@dataclass(frozen=True)
+class FoldedRun:
+    """A run of consecutive entries folded by a worker, relative to where it started.
+
+    ``pairs`` holds ``(index into names, amount)`` for each transaction's postings and
+    ``offsets`` the run's postings per entry as in :class:`AuditState` (starting at 0);
+    ``balances`` and ``trust_change`` are changes; ``records`` are the effects of the
+    entries that change more than postings, in order.
+    """
+
+    entries: int
+    names: tuple[str, ...]
+    pairs: array[int]
+    offsets: array[int]
+    balances: dict[str, int]
+    trust_change: int
+    records: tuple[Effects, ...]
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ through the source.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from audits.findings import Finding, error, warning
 from audits.sources import AuditSource, VoucherStatus
 from audits.state import AuditState
 from ledger.entry import Entry
+from ledger.payload import Voucher
 
 REMEMBER = 100_000
 """Vouchers remembered as checked (older ones are checked again if referenced again)."""
@@ -35,7 +36,11 @@ class VoucherCheck:
     pending: dict[str, tuple[int, VoucherStatus]] = field(default_factory=dict)
 
     def feed(self, seq: int, entry: Entry) -> Iterator[Finding]:
-        for v in entry.payload.vouchers:
+        return self.feed_vouchers(seq, entry.payload.vouchers)
+
+    def feed_vouchers(self, seq: int, vouchers: Iterable[Voucher]) -> Iterator[Finding]:
+        """The vouchers entry ``seq`` references (what :meth:`feed` reads of an entry)."""
+        for v in vouchers:
             if v.sha256 in self.checked or v.sha256 in self.pending:
                 continue
             self._remember(v.sha256)

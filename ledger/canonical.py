@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import unicodedata
 from typing import Any
 
@@ -73,8 +74,26 @@ def canonical_json(value: Any) -> bytes:
         raise InvalidInput(f"value cannot be canonicalised: {e}") from e
 
 
+_NOT_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Every character :func:`check_text` refuses outright: the control characters (Unicode
+category ``Cc`` is exactly U+0000–U+001F and U+007F–U+009F) and the surrogates (which
+cannot be encoded as UTF-8: in a Python string every surrogate is a lone one)."""
+
+
+def _is_text(value: str) -> bool:
+    """True when :func:`check_text` accepts ``value`` (one regex search, in C).
+
+    ASCII is always NFC; other text is asked of ``unicodedata`` (its quick check).
+    """
+    return _NOT_TEXT.search(value) is None and (
+        value.isascii() or unicodedata.is_normalized("NFC", value)
+    )
+
+
 def check_text(value: str, field: str) -> str:
     """Return ``value`` if it is NFC, encodable as UTF-8 and free of control characters."""
+    if _is_text(value):
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as e:
@@ -91,6 +110,93 @@ def check_text(value: str, field: str) -> str:
 
 def check_strings(value: Any, field: str = "$", depth: int = 0) -> None:
     """Check every string (keys included) inside a decoded JSON value, and its depth."""
+    if _strings_ok(value, depth):
+        return
+    _check_strings(value, field, depth)
+
+
+def _strings_ok(value: Any, depth: int = 0) -> bool:
+    """True when :func:`check_strings` would pass (no paths built: the usual case)."""
+    if depth > MAX_DEPTH:
+        return False
+    t = type(value)
+    if t is str:
+        return _is_text(value)
+    if t is dict:
+        return all(
+            type(k) is str and _is_text(k) and _strings_ok(v, depth + 1) for k, v in value.items()
+        )
+    if t is list:
+        return all(_strings_ok(v, depth + 1) for v in value)
+    return t is int or t is bool or value is None
+
+
+def plain_text(value: Any, depth: int = 0) -> bool:
+    """True when ``value`` passes :func:`check_strings` *and* is written by the standard
+    library's encoder exactly as JCS writes it (see :func:`_plain`), in one pass.
+
+    Then :func:`encode_plain` gives its canonical bytes without checking again.
+    """
+    if depth > MAX_DEPTH:
+        return False
+    t = type(value)
+    if t is str:
+        return _is_text(value)
+    if t is int:
+        return bool(-_JSON_SAFE_INT < value < _JSON_SAFE_INT)
+    if t is dict:
+        return all(
+            type(k) is str
+            and _is_text(k)
+            and (k.isascii() or max(k) <= "\uffff")
+            and plain_text(v, depth + 1)
+            for k, v in value.items()
+        )
+    if t is list:
+        return all(plain_text(v, depth + 1) for v in value)
+    return t is bool or value is None
+
+
+_ASCII = bytes(range(128))
+_INERT = re.compile(r"[\u3001-\u3029\u4e00-\u9fff\uff01-\uff5e]*")
+"""Characters beyond ASCII that never take part in normalisation: CJK ideographs, CJK
+punctuation and full-width forms (no canonical decomposition, combining class 0, never
+the second character of a composition: their NFC quick check is Yes). Text made of
+them and ASCII is NFC, and so is every piece of it (the tests check the ranges)."""
+
+
+def strings_ok_in(data: bytes) -> bool:
+    """True when every string (keys included) of the JSON document ``data`` (UTF-8)
+    passes :func:`check_text`, judged from the bytes without decoding the document;
+    False when a string fails *or* this cannot tell (then ask :func:`check_strings`
+    of the decoded value). Only for bytes that decode strictly and that the standard
+    library's JSON decoder accepts (which refuses raw control characters in strings).
+
+    Without a backslash the strings are the text between quotes, character for
+    character, and cannot hold U+007F; without C1 controls (they are not in the inert
+    set) and with only inert characters beyond ASCII every string is NFC. Other text
+    beyond ASCII is checked string by string.
+    """
+    if b"\\" in data or b"\x7f" in data:
+        return False
+    beyond = data.translate(None, _ASCII)
+    if not beyond:
+        return True
+    try:
+        if _INERT.fullmatch(beyond.decode("utf-8")):
+            return True
+        strings = data.decode("utf-8").split('"')[1::2]
+    except UnicodeDecodeError:
+        return False
+    return all(_is_text(s) for s in strings)
+
+
+def encode_plain(value: Any) -> bytes:
+    """:func:`canonical_json` of a value :func:`plain_text` accepted (no second check)."""
+    return _dumps(value).encode("utf-8")
+
+
+def _check_strings(value: Any, field: str, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise InvalidInput(f"{field}: nested deeper than {MAX_DEPTH} levels", field=field)
     if isinstance(value, str):
@@ -100,10 +206,10 @@ def check_strings(value: Any, field: str = "$", depth: int = 0) -> None:
             if not isinstance(k, str):
                 raise InvalidInput(f"{field}: object keys must be strings", field=field)
             check_text(k, f"{field}.{k}")
-            check_strings(v, f"{field}.{k}", depth + 1)
+            _check_strings(v, f"{field}.{k}", depth + 1)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            check_strings(v, f"{field}[{i}]", depth + 1)
+            _check_strings(v, f"{field}[{i}]", depth + 1)
     elif isinstance(value, float):
         raise InvalidInput(f"{field}: numbers must be integers", field=field)
 
@@ -155,6 +261,16 @@ def b64encode(data: bytes) -> str:
 
 def b64decode(text: str, field: str, *, length: int | None = None) -> bytes:
     """Strict standard base64: canonical padding, no whitespace, optional exact length."""
+    if type(text) is str:  # the usual case, decoded once and checked by re-encoding it
+        try:
+            data = binascii.a2b_base64(text, strict_mode=True)
+        except (binascii.Error, ValueError):
+            pass  # the path below says what is wrong
+        else:
+            if binascii.b2a_base64(data, newline=False) == text.encode("ascii") and (
+                length is None or len(data) == length
+            ):
+                return data
     if not isinstance(text, str):
         raise InvalidInput(f"{field}: expected a base64 string", field=field)
     try:

@@ -209,7 +209,7 @@ def _read(reader: HashReader, indexes: Sequence[NodeIndex]) -> list[bytes]:
     if not indexes:
         return []
     hashes = reader.read_hashes(indexes)
-    if len(hashes) != len(indexes) or any(len(h) != HASH_SIZE for h in hashes):
+    if len(hashes) != len(indexes) or any(map(HASH_SIZE.__ne__, map(len, hashes))):
         raise StorageError(f"hash reader answered {len(hashes)} hashes for {len(indexes)} nodes")
     return list(hashes)
 
@@ -273,15 +273,14 @@ def tree_root(size: int, reader: HashReader) -> bytes:
     return _range_hashes([(0, size)], reader)[0]
 
 
-def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
-    """Leaf ranges of the audit path ``PATH(index, D[0:size])``, bottom up.
+def _inclusion_ranges(index: int, size: int, level: int = 0) -> list[tuple[int, int]]:
+    """Leaf ranges of the audit path ``PATH(index, D[0:size])``, bottom up (from ``level``).
 
     At each level the path holds the sibling of the subtree containing the leaf;
     a sibling wholly past the end does not exist (the node is promoted), and one
     that is cut by the end is the ragged subtree ``[start, size)``.
     """
     ranges = []
-    level = 0
     while 1 << level < size:
         start = ((index >> level) ^ 1) << level
         if start < size:
@@ -290,10 +289,111 @@ def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def prove_inclusion(index: int, size: int, reader: HashReader) -> list[bytes]:
-    """RFC 9162 §2.1.3.1 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
+def prove_inclusion(
+    index: int, size: int, reader: HashReader, *, tile_height: int = 0, tiled_levels: int = 0
+) -> list[bytes]:
+    """RFC 9162 §2.1.3.1 inclusion proof of leaf ``index`` in the tree of ``size`` leaves.
+
+    By default each hash of the path is read as the stored node(s) of its subtree. With
+    ``tile_height`` h > 0 the path's hashes below level ``tiled_levels`` (a multiple of
+    h) are hashed from tiles instead, as in C2SP tlog-tiles: for each tile level ``t``
+    (0, h, 2h, …) the reader is asked for the leaf's tile, the nodes of level ``t``
+    under the same node of level ``t + h`` (up to 2^h consecutive nodes, clipped to the
+    tree), and the siblings of levels ``t`` … ``t + h - 1`` are computed from it. A
+    store kept in ``(level, index)`` order reads a tile as one short range where it
+    would look up h nodes far apart; the proof is the same, still in one read.
+    """
     _check_index(index, size)
-    return _range_hashes(_inclusion_ranges(index, size), reader)
+    if tile_height <= 0 or tiled_levels <= 0:
+        return _range_hashes(_inclusion_ranges(index, size), reader)
+    if tiled_levels % tile_height:
+        raise InvalidInput("tiled levels must be a multiple of the tile height", field="tiles")
+    wanted: list[NodeIndex] = []
+    tiles = _inclusion_tiles(index, size, tile_height, tiled_levels, wanted)
+    upper = _inclusion_upper(index, size, tiled_levels, wanted)
+    hashes = _read(reader, wanted)
+    proof: list[bytes] = []
+    at = 0
+    for level, first, complete, edge_count in tiles:
+        tile = hashes[at : at + complete]
+        at += complete
+        if edge_count:
+            tile.append(_fold_right(hashes[at : at + edge_count]))
+            at += edge_count
+        proof += _tile_path(tile, (index >> level) - first, tile_height)
+    if len(upper) == len(hashes) - at:  # each hash above the tiles is one stored node
+        return proof + hashes[at:]
+    for count in upper:
+        proof.append(hashes[at] if count == 1 else _fold_right(hashes[at : at + count]))
+        at += count
+    return proof
+
+
+def _inclusion_tiles(
+    index: int, size: int, height: int, levels: int, wanted: list[NodeIndex]
+) -> list[tuple[int, int, int, int]]:
+    """The leaf's tiles below ``levels``: adds their nodes to ``wanted`` and returns, per
+    tile, (its level, its first node, how many complete nodes, how many edge pieces)."""
+    tiles = []
+    level = 0
+    while level < levels and 1 << level < size:
+        first = index >> (level + height) << height
+        end = min(size, (first + (1 << height)) << level)  # the tile's end, in leaves
+        complete = (end >> level) - first
+        wanted += [(level, first + i) for i in range(complete)]
+        # A tile cut by the end of the tree ends with the ragged subtree [.., size),
+        # read as the stored subtrees of its binary decomposition.
+        edge = _range_nodes((first + complete) << level, end) if complete << level < end else []
+        wanted += edge
+        tiles.append((level, first, complete, len(edge)))
+        level += height
+    return tiles
+
+
+def _inclusion_upper(index: int, size: int, level: int, wanted: list[NodeIndex]) -> list[int]:
+    """The path's hashes from ``level`` up: adds their stored nodes to ``wanted`` and
+    returns how many make each hash (one, or the pieces of a ragged subtree)."""
+    counts = []
+    while 1 << level < size:
+        sibling = (index >> level) ^ 1
+        start = sibling << level
+        if start < size:
+            if start + (1 << level) <= size:
+                wanted.append((level, sibling))
+                counts.append(1)
+            else:  # the ragged subtree [start, size)
+                pieces = _range_nodes(start, size)
+                wanted += pieces
+                counts.append(len(pieces))
+        level += 1
+    return counts
+
+
+def _tile_path(nodes: Sequence[bytes], position: int, height: int) -> list[bytes]:
+    """The audit path of node ``position`` of a tile through the tile's ``height`` levels.
+
+    ``nodes`` are the tile's nodes of its lowest level, complete except possibly the
+    last one (cut by the end of the tree), so the subtree over any slice of them is
+    the left-balanced tree that pairing neighbours builds (an odd last node goes up
+    unchanged, as in :func:`root_from_leaf_hashes`). A sibling past the end does not
+    exist (RFC 9162: the node is promoted).
+    """
+    sha256 = hashlib.sha256
+    path = [nodes[position ^ 1]] if position ^ 1 < len(nodes) else []
+    for k in range(1, height):
+        start = ((position >> k) ^ 1) << k
+        if start < len(nodes):
+            level = nodes[start : start + (1 << k)]
+            while len(level) > 1:
+                paired = [
+                    sha256(NODE_PREFIX + level[i] + level[i + 1]).digest()
+                    for i in range(0, len(level) - 1, 2)
+                ]
+                if len(level) & 1:
+                    paired.append(level[-1])
+                level = paired
+            path.append(level[0])
+    return path
 
 
 def _consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:

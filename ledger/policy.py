@@ -79,6 +79,10 @@ class Rule:
     def check(self, rule_name: str, signer_roles: Iterable[str]) -> None:
         """Raise :class:`MissingSignature` naming the first requirement that is not met."""
         have = set(signer_roles)
+        if all(role in have for role in self.all_of) and (
+            not self.any_of or not have.isdisjoint(self.any_of)
+        ):
+            return  # met (what missing() says when it lists nothing)
         missing = self.missing(have)
         if not missing:
             return

@@ -2,12 +2,23 @@
 
 A signature covers ``PAYLOAD_DOMAIN + JCS(payload)``. The server never holds an
 author's private key; :class:`AuthorKey` exists for clients (the CLI, the demo,
-tests) that sign on the author's own machine. Pure: keys come in as bytes.
+tests) that sign on the author's own machine. Keys come in as bytes.
+
+:func:`verify_claimed` (or :func:`verify_many`, anywhere, even in another process)
+verifies signatures ahead of an append, and the (public key, message, signature)
+triples that verified are remembered in a small process-local memo
+(:data:`VERIFIED`); :func:`verify_payload_signature` then skips the cryptography
+for a remembered triple. Only a triple that verified is ever remembered, and
+verification is a pure function of the triple, so the memo changes how fast a check
+is, never its outcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,16 +67,140 @@ def sort_signatures(sigs: tuple[Signature, ...]) -> tuple[Signature, ...]:
     return tuple(sorted(sigs, key=lambda s: s.key))
 
 
+class VerifiedMemo:
+    """A bounded memo of (public key, message, signature) triples known to verify.
+
+    Each triple is kept as SHA-256 over ``public key (32 bytes) || signature (64
+    bytes) || message``: fixed-length prefixes, so distinct triples have distinct
+    inputs. The oldest triples are forgotten first once ``capacity`` is reached (a
+    forgotten triple is simply verified again). Thread-safe.
+
+    A check never waits for a verification running elsewhere: a triple not verified
+    yet is verified by the check itself (on a busy machine the verifier may be far
+    behind; on an idle one it is ahead and the check finds the triple here).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def digest(public_key: bytes, message: bytes, sig: bytes) -> bytes:
+        h = hashlib.sha256(public_key)
+        h.update(sig)
+        h.update(message)
+        return h.digest()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def add(self, public_key: bytes, message: bytes, sig: bytes) -> None:
+        """Remember a triple that verified."""
+        self._add([self.digest(public_key, message, sig)])
+
+    def _add(self, digests: Iterable[bytes]) -> None:
+        with self._lock:
+            for digest in digests:
+                self._seen[digest] = None
+                self._seen.move_to_end(digest)
+            while len(self._seen) > self.capacity:
+                self._seen.popitem(last=False)
+
+    def claim(self, public_key: bytes, message: bytes, sig: bytes) -> Claim:
+        """A triple to verify ahead (:func:`verify_claimed`, or :func:`verify_many`
+        elsewhere and then :meth:`settle_all`); ``known`` if it verified already."""
+        digest = self.digest(public_key, message, sig)
+        return Claim(digest, public_key, message, sig, known=digest in self._seen)
+
+    def settle_all(self, claims: Sequence[Claim], results: Sequence[bool] | None) -> None:
+        """Remember the claims :func:`verify_many` found valid (None: none)."""
+        if results is not None and len(results) == len(claims):
+            self._add(c.digest for c, ok in zip(claims, results, strict=True) if ok)
+
+    def verified(self, public_key: bytes, message: bytes, sig: bytes) -> bool:
+        """True when the triple is known to verify."""
+        if not self._seen:  # nothing verified ahead: no hashing at all
+            return False
+        return self.digest(public_key, message, sig) in self._seen
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seen.clear()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A triple to verify ahead of the ledger's check (``known``: it verified already)."""
+
+    digest: bytes
+    public_key: bytes
+    message: bytes
+    sig: bytes
+    known: bool = False
+
+
+_NO_KEY: Any = object()
+
+VERIFIED = VerifiedMemo(capacity=1 << 14)
+"""Triples verified ahead of the ledger's check (16,384: the signatures of a few batches)."""
+
+
+def _verifies(public_key: bytes, message: bytes, sig: bytes) -> bool:
+    """Ed25519 verification; ``False`` also for a public key that is not a valid point."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(sig, message)
+    except (_CryptoInvalid, ValueError):
+        return False
+    return True
+
+
 def verify_payload_signature(public_key: bytes, message: bytes, sig: Signature) -> None:
     """Raise :class:`InvalidSignature` unless ``sig`` verifies over ``message``."""
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(sig.sig, message)
-    except (_CryptoInvalid, ValueError) as e:
-        raise InvalidSignature(
-            f"signature by key {sig.key} does not verify over this payload",
-            field="signatures",
-            key=sig.key,
-        ) from e
+    if VERIFIED.verified(public_key, message, sig.sig) or _verifies(public_key, message, sig.sig):
+        return
+    raise InvalidSignature(
+        f"signature by key {sig.key} does not verify over this payload",
+        field="signatures",
+        key=sig.key,
+    )
+
+
+def verify_many(triples: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    """Which (public key, message, signature) triples verify (a public key that is not
+    a valid point does not). Pure, so it runs anywhere: in a worker process, off the
+    GIL of the process that serves requests (:mod:`api.preverify`)."""
+    keys: dict[bytes, Ed25519PublicKey | None] = {}
+    out = []
+    for public_key, message, sig in triples:
+        key = keys.get(public_key, _NO_KEY)
+        if key is _NO_KEY:
+            try:
+                key = keys[public_key] = Ed25519PublicKey.from_public_bytes(public_key)
+            except ValueError:
+                key = keys[public_key] = None
+        if key is None:
+            out.append(False)
+            continue
+        try:
+            key.verify(sig, message)
+        except _CryptoInvalid:
+            out.append(False)
+        else:
+            out.append(True)
+    return out
+
+
+def verify_claimed(claims: Sequence[Claim]) -> int:
+    """Verify claimed triples here and remember those that verify; how many did.
+
+    Nothing is refused here: a signature that does not verify is not remembered, and
+    the ledger's own check refuses it with the error it would give anyway, in its order.
+    """
+    todo = [c for c in claims if not c.known]
+    results = verify_many([(c.public_key, c.message, c.sig) for c in todo])
+    VERIFIED.settle_all(todo, results)
+    return sum(results)
 
 
 class AuthorKey:

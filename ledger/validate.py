@@ -48,7 +48,7 @@ from ledger.payload import (
     TransactionBody,
 )
 from ledger.policy import Policy, Rule
-from ledger.signing import Signature, payload_signing_bytes, verify_payload_signature
+from ledger.signing import PAYLOAD_DOMAIN, Signature, verify_payload_signature
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def check_signatures(
     if not sigs:
         raise MissingSignature("the payload carries no signature", field="signatures")
     seen: set[str] = set()
-    message = payload_signing_bytes(payload.raw)
+    message = PAYLOAD_DOMAIN + payload.canonical()  # payload_signing_bytes(payload.raw)
     signers = []
     for sig in sigs:
         if sig.key in seen:
@@ -175,11 +175,13 @@ def _check_postings(view: LedgerView, postings: tuple[Posting, ...], seq: int) -
         )
 
 
-def _effects_of_body(view: LedgerView, payload: Payload, seq: int, rule: str) -> Effects:
+def _effects_of_body(
+    view: LedgerView, payload: Payload, seq: int, rule: str, vouchers: tuple[str, ...]
+) -> Effects:
     body = payload.body
     if isinstance(body, TransactionBody):
         _check_postings(view, body.postings, seq)
-        return Effects(seq, payload.kind, rule, postings=body.postings)
+        return Effects(seq, payload.kind, rule, postings=body.postings, vouchers=vouchers)
     if isinstance(body, ReversalBody):
         target = body.target
         postings = view.transaction_postings(target) if target < view.size else None
@@ -200,17 +202,19 @@ def _effects_of_body(view: LedgerView, payload: Payload, seq: int, rule: str) ->
                     f"entry {target} posts to {p.account}, which is closed now",
                     field="payload.body.target",
                 )
-        return Effects(seq, payload.kind, rule, postings=negated, reverses=target)
+        return Effects(
+            seq, payload.kind, rule, postings=negated, reverses=target, vouchers=vouchers
+        )
     if isinstance(body, AccountBody):
         existing = view.account(body.name)
         if body.action == "open":
             if existing is not None:
                 raise AccountState(f"account {body.name} already exists", field="payload.body.name")
             record = AccountRecord(body.name, body.type, body.display_name, seq)
-            return Effects(seq, payload.kind, rule, account_opened=record)
+            return Effects(seq, payload.kind, rule, account_opened=record, vouchers=vouchers)
         if existing is None or existing.closed_seq is not None:
             raise AccountState(f"account {body.name} is not open", field="payload.body.name")
-        return Effects(seq, payload.kind, rule, account_closed=body.name)
+        return Effects(seq, payload.kind, rule, account_closed=body.name, vouchers=vouchers)
     if isinstance(body, KeyBody):
         existing_key = view.key(body.key_id)
         if body.action == "register":
@@ -219,12 +223,13 @@ def _effects_of_body(view: LedgerView, payload: Payload, seq: int, rule: str) ->
                 raise LogStateError(
                     f"key {body.key_id} is already registered", field="payload.body"
                 )
-            return Effects(seq, payload.kind, rule, keys_added=(_record(body.key, seq),))
+            added = (_record(body.key, seq),)
+            return Effects(seq, payload.kind, rule, keys_added=added, vouchers=vouchers)
         if existing_key is None or existing_key.revoked_seq is not None:
             raise LogStateError(
                 f"key {body.key_id} is not an active key", field="payload.body.key_id"
             )
-        return Effects(seq, payload.kind, rule, key_revoked=body.key_id)
+        return Effects(seq, payload.kind, rule, key_revoked=body.key_id, vouchers=vouchers)
     if isinstance(body, BudgetBody):
         for i, line in enumerate(body.lines):
             if view.account(line.account) is None:
@@ -232,18 +237,23 @@ def _effects_of_body(view: LedgerView, payload: Payload, seq: int, rule: str) ->
                     f"account {line.account} does not exist",
                     field=f"payload.body.lines[{i}].account",
                 )
-        return Effects(seq, payload.kind, rule)
+        return Effects(seq, payload.kind, rule, vouchers=vouchers)
     if isinstance(body, PolicyBody):
-        return Effects(seq, payload.kind, rule, policy=body.policy)
+        return Effects(seq, payload.kind, rule, policy=body.policy, vouchers=vouchers)
     if isinstance(body, RedactionBody):
-        return _redaction(view, payload, body, seq, rule)
+        return _redaction(view, payload, body, seq, rule, vouchers)
     if not payload.vouchers:
         raise LogStateError("a document entry needs at least one voucher", field="payload.vouchers")
-    return Effects(seq, payload.kind, rule)
+    return Effects(seq, payload.kind, rule, vouchers=vouchers)
 
 
 def _redaction(
-    view: LedgerView, payload: Payload, body: RedactionBody, seq: int, rule: str
+    view: LedgerView,
+    payload: Payload,
+    body: RedactionBody,
+    seq: int,
+    rule: str,
+    vouchers: tuple[str, ...],
 ) -> Effects:
     referenced, redacted = view.voucher_state(body.sha256)
     where = "payload.body.sha256"
@@ -261,7 +271,8 @@ def _redaction(
         raise LogStateError(
             "a redaction cannot reference the voucher it withdraws", field="payload.vouchers"
         )
-    return Effects(seq, payload.kind, rule, redacts=(body.sha256, body.reason))
+    redacts = (body.sha256, body.reason)
+    return Effects(seq, payload.kind, rule, redacts=redacts, vouchers=vouchers)
 
 
 def _record(spec: KeySpec, seq: int) -> KeyRecord:
@@ -317,7 +328,7 @@ def _effects(view: LedgerView, payload: Payload, rule: str) -> Effects:
                 field=f"payload.vouchers[{i}].sha256",
                 seq=redacted,
             )
-    return replace(_effects_of_body(view, payload, view.size, rule), vouchers=vouchers)
+    return _effects_of_body(view, payload, view.size, rule, vouchers)
 
 
 def check_append(view: LedgerView, payload: Payload, signatures: Iterable[Signature]) -> Effects:

@@ -11,20 +11,20 @@ The caller commits; nothing is visible until then, so a failure leaves nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, exists, insert, select, update
-from sqlalchemy import false as sql_false
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import URL, bindparam, select
 from sqlalchemy.orm import Session
 
 from ledger.canonical import b64encode, canonical_json
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entry import Entry, format_recorded_at, parse_leaf
-from ledger.errors import Conflict, LedgerError, LogStateError, NotFound
+from ledger.errors import Conflict, LedgerError, LogStateError, NotFound, StorageError
 from ledger.merkle import CompactRange, hash_leaf
 from ledger.note import Signer
 from ledger.payload import (
@@ -36,22 +36,13 @@ from ledger.payload import (
     parse_payload,
 )
 from ledger.signing import Signature, parse_signatures, sort_signatures
+from ledger.storage import aggregates
 from ledger.storage.models import (
-    AccountRow,
-    CheckpointRow,
-    EntryFactRow,
-    EntryRow,
     EstateRow,
-    KeyRow,
     LogKeyRow,
-    PostingRow,
-    ProposalRow,
-    RedactionRow,
-    ReversalRow,
-    TreeHashRow,
-    VoucherRefRow,
 )
-from ledger.storage.view import DbView
+from ledger.storage.rawsql import RawConnection
+from ledger.storage.view import DbView, EstateState
 from ledger.validate import Effects, check_append
 
 Clock = Callable[[], dt.datetime]
@@ -78,38 +69,115 @@ class SignedPayload:
         return cls(parse_payload(payload), parse_signatures(signatures))
 
 
-# The hot path's statements are built once: constructing SQLAlchemy expressions costs
-# more Python time per append than executing them.
-_TAKE_WRITE_LOCK = update(EstateRow).where(sql_false()).values(size=EstateRow.size)
-_LOCK_ESTATE = (
-    select(EstateRow)
-    .where(EstateRow.id == bindparam("estate"))
-    .with_for_update()
-    .execution_options(populate_existing=True)
+# The append's statements, sent as plain SQL on the session's DBAPI connection
+# (:mod:`.rawsql`): through SQLAlchemy each costs more Python time than it takes to run.
+_TAKE_WRITE_LOCK_SQL = "UPDATE estates SET size = size WHERE 0 = 1"
+_LOCK_SQLITE = "SELECT id, origin, vkey, policy, size, created_at FROM estates WHERE estates.id = ?"
+_LOCK_PG = _LOCK_SQLITE + " FOR UPDATE"
+_LAST = (  # primary-key lookups only: the same plan with or without table statistics
+    "SELECT e.seq, e.leaf_hash, e.recorded_at, (SELECT t.amount FROM period_totals t"
+    " WHERE t.estate_id = ? AND t.dim = 'account' AND t.name = ? AND t.span = 'all'"
+    " AND t.period = '') FROM entries e"
+    " WHERE e.estate_id = ? AND e.seq = (SELECT s.size - 1 FROM estates s WHERE s.id = ?)"
 )
-_TRUST_BALANCE = (
-    select(EntryFactRow.trust_balance)
-    .where(EntryFactRow.estate_id == bindparam("estate"))
-    .order_by(EntryFactRow.seq.desc())
-    .limit(1)
-    .scalar_subquery()
+"""The log's last entry (at ``size - 1`` of the row locked just before, in the same
+round trip) and the trust account's balance (its all-time total in ``period_totals``)."""
+_KEYS_AND_ACCOUNTS_SQL = (
+    "SELECT 'k', key_id, public_key, role, holder, added_seq, revoked_seq FROM author_keys"
+    " WHERE estate_id = ? AND key_id IN (?*)"
+    " UNION ALL SELECT 'a', name, NULL, type, display_name, opened_seq, closed_seq"
+    " FROM accounts WHERE estate_id = ? AND name IN (?*)"
 )
-_PENDING = (
-    exists()
-    .where(
-        ProposalRow.estate_id == bindparam("estate"),
-        ProposalRow.status == "pending",
-        ProposalRow.id.in_(bindparam("ids", expanding=True)),
+_KNOWN = (
+    "SELECT 'e', leaf FROM entries WHERE estate_id = ? AND payload_id IN (?*)"
+    " UNION ALL SELECT 'p', NULL FROM proposals"
+    " WHERE estate_id = ? AND status = 'pending' AND id IN (?*)"
+)
+_INSERTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    name: (table, columns)
+    for name, table, columns in (
+        (
+            "entry",
+            "entries",
+            ("estate_id", "seq", "payload_id", "kind", "date", "recorded_at", "leaf", "leaf_hash"),
+        ),
+        ("posting", "postings", ("estate_id", "seq", "line", "account", "amount", "date")),
+        (
+            "key",
+            "author_keys",
+            ("estate_id", "key_id", "public_key", "role", "holder", "added_seq", "revoked_seq"),
+        ),
+        (
+            "account",
+            "accounts",
+            ("estate_id", "name", "type", "display_name", "opened_seq", "closed_seq"),
+        ),
+        ("reversal", "reversals", ("estate_id", "target_seq", "reversal_seq")),
+        ("voucher", "voucher_refs", ("estate_id", "sha256", "seq")),
+        ("redaction", "redactions", ("estate_id", "sha256", "seq", "reason")),
+        (
+            "fact",
+            "entry_facts",
+            (
+                "estate_id",
+                "seq",
+                "kind",
+                "date",
+                "category",
+                "counterparty",
+                "memo",
+                "household",
+                "amount",
+                "trust_delta",
+                "trust_balance",
+            ),
+        ),
+        ("hash", "tree_hashes", ("estate_id", "level", "idx", "hash")),
+        ("checkpoint", "checkpoints", ("estate_id", "size", "root", "note", "signed_at")),
     )
-    .correlate(None)
-)
-_HEAD = select(EntryRow.leaf_hash, EntryRow.recorded_at, _TRUST_BALANCE, _PENDING).where(
-    EntryRow.estate_id == bindparam("estate"), EntryRow.seq == bindparam("seq")
-)
-_EXISTING = select(EntryRow.leaf).where(
-    EntryRow.estate_id == bindparam("estate"),
-    EntryRow.payload_id.in_(bindparam("ids", expanding=True)),
-)
+}
+_INSERT_SQL = {
+    name: (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",  # noqa: S608 (fixed names)
+        itemgetter(*cols),
+    )
+    for name, (table, cols) in _INSERTS.items()
+}
+_REVOKE_KEY = "UPDATE author_keys SET revoked_seq = ? WHERE estate_id = ? AND key_id = ?"
+_CLOSE_ACCOUNT = "UPDATE accounts SET closed_seq = ? WHERE estate_id = ? AND name = ?"
+_SET_SIZE = "UPDATE estates SET size = ? WHERE estates.id = ?"
+_SET_SIZE_POLICY = "UPDATE estates SET size = ?, policy = ? WHERE estates.id = ?"
+
+
+@dataclass
+class LockedEstate:
+    """The estate row as the append's lock statement read it."""
+
+    id: str
+    origin: str
+    vkey: str
+    policy: str
+    size: int
+    created_at: str
+
+
+@dataclass(frozen=True)
+class _Head:
+    """What the next append needs of a log at ``size``: the last leaf hash and time, the
+    trust account's balance, and the compact range's hashes (the tree's right edge)."""
+
+    size: int
+    leaf_hash: bytes | None
+    recorded_at: str
+    trust_balance: int
+    frontier: tuple[bytes, ...]
+
+
+_HEADS_LIMIT = 10_000
+_heads: dict[tuple[str, str], _Head] = {}
+"""The head each estate's last append in this process left, by (database, estate).
+Used only when the locked log's size and last leaf hash equal the cached ones: the
+last leaf commits to every entry before it (``prev``), so the rest follows."""
 
 
 def begin_write(session: Session) -> None:
@@ -121,7 +189,15 @@ def begin_write(session: Session) -> None:
     write transaction. PostgreSQL needs nothing here (row locks do the work).
     """
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(_TAKE_WRITE_LOCK)
+        RawConnection(session).rows(_TAKE_WRITE_LOCK_SQL, ())
+
+
+_LOCK_ESTATE = (
+    select(EstateRow)
+    .where(EstateRow.id == bindparam("estate"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 def lock_estate(session: Session, estate: str) -> EstateRow:
@@ -167,46 +243,83 @@ class Appender:
         self,
         session: Session,
         estate: str,
-        signer: Signer,
+        signer: Signer | Callable[[EstateState], Signer],
         clock: Clock = utcnow,
         note_for: Callable[[int, bytes], str] | None = None,
     ) -> None:
-        """``note_for(size, root)``: the checkpoint note to store instead of signing one
+        """``signer``: the log key, or a function giving it for the locked estate row.
+        ``note_for(size, root)``: the checkpoint note to store instead of signing one
         (a restore replays the notes of a backup); by default the log key signs."""
         self.session = session
         self.estate = estate
-        self.signer = signer
+        self._signer = signer
         self.clock = clock
         self.note_for = note_for
         self.pending_proposals = True  # until a read says no proposal of the batch waits
 
     def append(
-        self, items: Sequence[SignedPayload], locked: EstateRow | None = None
+        self, items: Sequence[SignedPayload], locked: EstateState | None = None
     ) -> list[Appended]:
-        """Append ``items``; ``locked``: the estate row if the caller holds its lock already."""
-        row = locked if locked is not None else lock_estate(self.session, self.estate)
-        if row.origin != self.signer.name:
-            raise LogStateError(f"log key is for {self.signer.name}, estate origin is {row.origin}")
-        if row.vkey != self.signer.vkey:
-            # A rotation committed after the caller loaded its key: never sign with a
-            # key the estate no longer publishes.
-            raise LogStateError(f"the log key of estate {self.estate} changed; try again")
-        view = DbView(self.session, row)
-        start = row.size
-        compact = CompactRange(start, view.read_hashes(CompactRange.indexes_for(start)))
-        leaf_hashes: list[bytes] = []  # the tree's new nodes are built once, at the end
-        prev, last_time, trust_balance = self._head(start, [i.payload.id for i in items])
-        view.prefetch(
-            {s.key for item in items for s in item.signatures},
+        """Append ``items``; ``locked``: the estate row if the caller holds its lock already.
+
+        Without ``locked``, the lock and every read the batch needs (the log's last
+        entry, payload ids already in the log or waiting as proposals, the signers'
+        keys and the accounts posted to) go out together: on PostgreSQL in one
+        pipeline, one round trip.
+        """
+        raw = RawConnection(self.session)
+        ids = list(dict.fromkeys(item.payload.id for item in items))
+        key_ids = sorted({s.key for item in items for s in item.signatures})
+        names = sorted(
             {
                 p.account
                 for item in items
                 if isinstance(item.payload.body, TransactionBody)
                 for p in item.payload.body.postings
-            },
+            }
         )
+        with raw.pipeline():
+            if locked is None:
+                if not raw.postgres:
+                    raw.send(_TAKE_WRITE_LOCK_SQL, ())
+                lock = raw.send(_LOCK_PG if raw.postgres else _LOCK_SQLITE, (self.estate,))
+            last = raw.send(_LAST, (self.estate, TRUST_ACCOUNT, self.estate, self.estate))
+            known = raw.send(
+                _KNOWN,
+                (self.estate, *(ids or [""]), self.estate, *(ids or [""])),
+                (len(ids), len(ids)),
+            )
+            fetched = raw.send(
+                _KEYS_AND_ACCOUNTS_SQL,
+                (self.estate, *(key_ids or [""]), self.estate, *(names or [""])),
+                (len(key_ids), len(names)),
+            )
+            row = locked if locked is not None else self._locked(raw.fetch(lock))
+            last_rows = raw.fetch(last)
+            known_rows = raw.fetch(known)
+            fetched_rows = raw.fetch(fetched)
+        signer = self._signer if isinstance(self._signer, Signer) else self._signer(row)
+        if row.origin != signer.name:
+            raise LogStateError(f"log key is for {signer.name}, estate origin is {row.origin}")
+        if row.vkey != signer.vkey:
+            # A rotation committed after the caller loaded its key: never sign with a
+            # key the estate no longer publishes.
+            raise LogStateError(f"the log key of estate {self.estate} changed; try again")
+        view = DbView(self.session, row)
+        view.prefetched(key_ids, names, fetched_rows)
+        _remember_keys(self.session, self.estate, fetched_rows)
+        start = row.size
+        head = self._head(raw, row, last_rows)
+        compact = CompactRange(start, list(head.frontier))
+        prev, last_time, trust_balance = head.leaf_hash, head.recorded_at, head.trust_balance
+        self.pending_proposals = any(kind == "p" for kind, _ in known_rows)
+        batch_ids: dict[str, Appended] = {}
+        for kind, leaf in known_rows:
+            if kind == "e":
+                e = parse_leaf(leaf)
+                batch_ids[e.payload.id] = Appended(e, e.leaf_bytes(), False)
+        leaf_hashes: list[bytes] = []  # the tree's new nodes are built once, at the end
         out: list[Appended] = []
-        batch_ids = self._existing([item.payload.id for item in items])
         policy_changed = False
         rows: dict[str, list[dict[str, Any]]] = {}
         for i, item in enumerate(items):
@@ -242,108 +355,109 @@ class Appender:
                 for level, first, hashes in compact.extend(leaf_hashes)
                 for i, h in enumerate(hashes)
             ]
-            self._write(rows, view, compact, row, last_time, policy_changed)
-        return out
-
-    def _head(self, size: int, ids: list[str]) -> tuple[bytes | None, str, int]:
-        """The last entry's leaf hash and time, and the trust account's running balance;
-        notes in :attr:`pending_proposals` whether a proposal of these payloads waits."""
-        if size == 0:
-            return None, "", 0
-        r = self.session.execute(
-            _HEAD, {"estate": self.estate, "seq": size - 1, "ids": ids or [""]}
-        ).one()
-        self.pending_proposals = bool(r[3])
-        return r[0], r[1], int(r[2] or 0)
-
-    def _existing(self, ids: Sequence[str]) -> dict[str, Appended]:
-        """Entries already in the log under any of these payload ids (one query)."""
-        if not ids:
-            return {}
-        leaves = self.session.scalars(_EXISTING, {"estate": self.estate, "ids": list(set(ids))})
-        found = (parse_leaf(leaf) for leaf in leaves)
-        return {e.payload.id: Appended(e, e.leaf_bytes(), False) for e in found}
-
-    def _write(
-        self,
-        rows: dict[str, list[dict[str, Any]]],
-        view: DbView,
-        compact: CompactRange,
-        row: EstateRow,
-        signed_at: str,
-        policy_changed: bool,
-    ) -> None:
-        """Every row of the batch, its checkpoint and the new head; on PostgreSQL in one
-        pipeline (the statements go out together and one round trip settles them)."""
-        connection = self.session.connection()
-        if connection.dialect.name != "postgresql":
-            self._write_rows(rows, view, compact, row, signed_at, policy_changed)
-            return
-        import psycopg
-
-        driver = connection.connection.driver_connection
-        try:
-            with driver.pipeline():  # type: ignore[union-attr]
-                self._write_rows(rows, view, compact, row, signed_at, policy_changed)
-        except psycopg.Error as e:  # raised when the pipeline settles: as SQLAlchemy would
-            raise DBAPIError.instance(None, None, e, psycopg.Error) from e
-
-    def _write_rows(
-        self,
-        rows: dict[str, list[dict[str, Any]]],
-        view: DbView,
-        compact: CompactRange,
-        row: EstateRow,
-        signed_at: str,
-        policy_changed: bool,
-    ) -> None:
-        tables = {
-            "entry": EntryRow,
-            "posting": PostingRow,
-            "key": KeyRow,
-            "account": AccountRow,
-            "reversal": ReversalRow,
-            "voucher": VoucherRefRow,
-            "redaction": RedactionRow,
-            "fact": EntryFactRow,
-            "hash": TreeHashRow,
-        }
-        for name, table in tables.items():
-            if rows.get(name):  # Core executemany: no ORM bookkeeping on the hot path
-                self.session.connection().execute(insert(table), rows[name])
-        for key_id, seq in rows.get("revoke_key", []):
-            self.session.execute(
-                update(KeyRow)
-                .where(KeyRow.estate_id == self.estate, KeyRow.key_id == key_id)
-                .values(revoked_seq=seq)
-            )
-        for name, seq in rows.get("close_account", []):
-            self.session.execute(
-                update(AccountRow)
-                .where(AccountRow.estate_id == self.estate, AccountRow.name == name)
-                .values(closed_seq=seq)
-            )
-        root = compact.root()
-        if self.note_for is not None:
-            note = self.note_for(view.size, root)
-        else:
-            note = sign_checkpoint(Checkpoint(row.origin, view.size, root), self.signer)
-        self.session.connection().execute(
-            insert(CheckpointRow),
-            [
+            root = compact.root()
+            if self.note_for is not None:
+                note = self.note_for(view.size, root)
+            else:
+                note = sign_checkpoint(Checkpoint(row.origin, view.size, root), signer)
+            rows["checkpoint"] = [
                 {
                     "estate_id": self.estate,
                     "size": view.size,
                     "root": root,
                     "note": note,
-                    "signed_at": signed_at,
+                    "signed_at": last_time,
                 }
-            ],
+            ]
+            with raw.pipeline():
+                self._write_rows(raw, rows, view, policy_changed)
+            _remember(
+                self.session,
+                self.estate,
+                _Head(view.size, prev, last_time, trust_balance, compact.hashes),
+            )
+        return out
+
+    def _locked(self, rows: list[tuple[Any, ...]]) -> LockedEstate:
+        if not rows:
+            raise NotFound(f"estate {self.estate!r} does not exist", field="estate")
+        return LockedEstate(*rows[0])
+
+    def _head(self, raw: RawConnection, row: EstateState, last: list[tuple[Any, ...]]) -> _Head:
+        """The head of the locked log: from this process's last append when the last
+        leaf hash confirms it, else read (the compact range's hashes by primary key)."""
+        size = row.size
+        if not last:
+            if size:
+                raise StorageError(f"estate {self.estate} has size {size} but no entries")
+            return _Head(0, None, "", 0, ())
+        seq, leaf_hash, recorded_at, trust_balance = last[0]
+        if seq != size - 1:
+            raise StorageError(f"estate {self.estate} has size {size} but its last entry is {seq}")
+        cached = _heads.get((_database(self.session), self.estate))
+        if cached is not None and cached.size == size and cached.leaf_hash == bytes(leaf_hash):
+            return cached
+        frontier = DbView(self.session, row).read_hashes(CompactRange.indexes_for(size))
+        return _Head(size, bytes(leaf_hash), recorded_at, int(trust_balance or 0), tuple(frontier))
+
+    def _write_rows(
+        self,
+        raw: RawConnection,
+        rows: dict[str, list[dict[str, Any]]],
+        view: DbView,
+        policy_changed: bool,
+    ) -> None:
+        """Every row of the batch, its checkpoint and the new head (executemany per table)."""
+        for name, (sql, columns) in _INSERT_SQL.items():
+            batch = rows.get(name)
+            if batch:
+                raw.many(sql, [columns(r) for r in batch])
+        raw.many(_REVOKE_KEY, [(seq, self.estate, k) for k, seq in rows.get("revoke_key", [])])
+        raw.many(
+            _CLOSE_ACCOUNT, [(seq, self.estate, n) for n, seq in rows.get("close_account", [])]
         )
-        head: dict[str, Any] = {"size": view.size}
         if policy_changed:
-            head["policy"] = json.dumps(view.policy().to_json(), sort_keys=True)
-        self.session.execute(update(EstateRow).where(EstateRow.id == self.estate).values(**head))
+            policy = json.dumps(view.policy().to_json(), sort_keys=True)
+            raw.many(_SET_SIZE_POLICY, [(view.size, policy, self.estate)])
+        else:
+            raw.many(_SET_SIZE, [(view.size, self.estate)])
+        aggregates.write(raw, rows)
+
+
+def _database(session: Session) -> str:
+    return _url_text(session.get_bind().engine.url)
+
+
+@functools.lru_cache(maxsize=64)
+def _url_text(url: URL) -> str:
+    return str(url)
+
+
+_KEYS_LIMIT = 10_000
+_public_keys: dict[tuple[str, str], dict[str, bytes]] = {}
+
+
+def _remember_keys(session: Session, estate: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    keys = {r[1]: bytes(r[2]) for r in rows if r[0] == "k"}
+    if keys:
+        if len(_public_keys) >= _KEYS_LIMIT:
+            _public_keys.clear()
+        _public_keys.setdefault((_database(session), estate), {}).update(keys)
+
+
+def public_keys_seen(engine_url: str, estate: str) -> Mapping[str, bytes]:
+    """Public keys this process has read for ``estate``'s key ids (key id -> bytes), to
+    verify signatures before taking the lock; whether a key may sign is decided under
+    the lock, against the registry as it is then."""
+    return _public_keys.get((engine_url, estate), {})
+
+
+def _remember(session: Session, estate: str, head: _Head) -> None:
+    """Keep ``head`` for the next append (before the commit: it is only used once the
+    database shows the same size and last leaf hash, so a rollback leaves it unused)."""
+    if len(_heads) >= _HEADS_LIMIT:
+        _heads.clear()
+    _heads[_database(session), estate] = head
 
 
 def _same_payload(entry: Entry, payload: Payload) -> None:

@@ -58,13 +58,18 @@ class EntryRow(Base):
 
 
 class TreeHashRow(Base):
-    """Hash of the perfect subtree over leaves [idx·2^level, (idx+1)·2^level)."""
+    """Hash of the perfect subtree over leaves [idx·2^level, (idx+1)·2^level).
+
+    On SQLite a ``WITHOUT ROWID`` table (migration 0008): the rows live in the primary
+    key's B-tree, so a node is one descent and a run of a level's nodes one range.
+    """
 
     __tablename__ = "tree_hashes"
     estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
     level: Mapped[int] = mapped_column(Integer, primary_key=True)
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
 
 class CheckpointRow(Base):
@@ -168,6 +173,28 @@ class EntryFactRow(Base):
         Index("ix_entry_facts_category", "estate_id", "category", "seq"),
         Index("ix_entry_facts_household", "estate_id", "household"),
     )
+
+
+class PeriodTotalRow(Base):
+    """Totals of transactions and reversals by business period, kept by the append.
+
+    Derived and mutable (each append adds to its rows with an upsert): see
+    :mod:`ledger.storage.aggregates` for what each row sums. Migration 0007; on
+    SQLite a ``WITHOUT ROWID`` table, so a range of a key's periods reads one B-tree.
+    """
+
+    __tablename__ = "period_totals"
+    estate_id: Mapped[str] = mapped_column(ForeignKey("estates.id"), primary_key=True)
+    dim: Mapped[str] = mapped_column(String(8), primary_key=True)  # all | category | account
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    span: Mapped[str] = mapped_column(String(5), primary_key=True)  # all | year | month
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # "" | YYYY | YYYY-MM
+    entries: Mapped[int] = mapped_column(BigInteger)
+    trust_delta: Mapped[int] = mapped_column(BigInteger)
+    income: Mapped[int] = mapped_column(BigInteger)
+    spending: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)  # dim "account": Σ postings to exactly name
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
 
 class RedactionRow(Base):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.storage.models import EntryFactRow, ReversalRow
+from ledger.storage.models import EntryFactRow, PeriodTotalRow, ReversalRow
 from ledger.storage.reports import Period
 
 
@@ -21,12 +21,15 @@ def latest_date(session: Session, estate: str) -> str | None:
 
 
 def categories(session: Session, estate: str) -> list[str]:
-    """Every category used by a transaction or reversal, sorted."""
+    """Every category used by a transaction or reversal, sorted.
+
+    From the all-time rows of ``period_totals`` (one per category), not the facts.
+    """
+    t = PeriodTotalRow
     rows = session.scalars(
-        select(EntryFactRow.category)
-        .where(EntryFactRow.estate_id == estate, EntryFactRow.category != "")
-        .distinct()
-        .order_by(EntryFactRow.category)
+        select(t.name)
+        .where(t.estate_id == estate, t.dim == "category", t.span == "all", t.name != "")
+        .order_by(t.name)
     )
     return list(rows)
 

@@ -12,12 +12,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
 
+from ledger.storage import aggregates
 from ledger.storage.models import (
     AccountRow,
     EntryFactRow,
@@ -39,19 +52,20 @@ class AccountBalance:
 
 
 def balances(session: Session, estate: str, as_of: dt.date | None = None) -> list[AccountBalance]:
-    """Every account of the chart with its balance at the end of ``as_of`` (default: now)."""
-    sums = select(PostingRow.account, func.sum(PostingRow.amount).label("total")).where(
-        PostingRow.estate_id == estate
+    """Every account of the chart with its balance at the end of ``as_of`` (default: now).
+
+    From the maintained totals (:mod:`.aggregates`): one row per account now, whole
+    years and months plus the days of ``as_of``'s month at a date.
+    """
+    accounts = list(
+        session.scalars(
+            select(AccountRow).where(AccountRow.estate_id == estate).order_by(AccountRow.name)
+        )
     )
-    if as_of is not None:
-        sums = sums.where(PostingRow.date <= as_of.isoformat())
-    totals = dict(session.execute(sums.group_by(PostingRow.account)).all())
-    accounts = session.scalars(
-        select(AccountRow).where(AccountRow.estate_id == estate).order_by(AccountRow.name)
-    )
+    totals = aggregates.balances_at(session, estate, [a.name for a in accounts], as_of)
     return [
         AccountBalance(
-            a.name, a.type, a.display_name, a.opened_seq, a.closed_seq, int(totals.get(a.name) or 0)
+            a.name, a.type, a.display_name, a.opened_seq, a.closed_seq, totals.get(a.name, 0)
         )
         for a in accounts
     ]
@@ -149,7 +163,19 @@ def accounts_under(names: Sequence[str], prefix: str) -> list[str]:
     return [n for n in names if n == prefix or n.startswith(prefix + ":")]
 
 
-def _conditions(session: Session, estate: str, flt: TxFilter) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True)
+class _Page:
+    """A page's order and seq bounds, for a bounded account subquery."""
+
+    descending: bool
+    after: int | None
+    below: int | None
+    limit: int
+
+
+def _conditions(
+    session: Session, estate: str, flt: TxFilter, page: _Page | None = None
+) -> list[ColumnElement[bool]]:
     f = EntryFactRow
     conds: list[ColumnElement[bool]] = [f.estate_id == estate]
     if flt.date_from is not None:
@@ -173,17 +199,43 @@ def _conditions(session: Session, estate: str, flt: TxFilter) -> list[ColumnElem
         # The chart is small: resolve the prefix to names here, exactly and case-sensitively
         # on both engines, so the database can use (estate_id, account, seq).
         names = accounts_under([n for n, _, _ in chart(session, estate)], flt.account)
-        if not names:
-            conds.append(false())
-        else:
-            conds.append(
-                f.seq.in_(
-                    select(PostingRow.seq).where(
-                        PostingRow.estate_id == estate, PostingRow.account.in_(names)
-                    )
-                )
-            )
+        conds.append(f.seq.in_(_account_seqs(estate, flt, names, page)) if names else false())
     return conds
+
+
+def _account_seqs(
+    estate: str, flt: TxFilter, names: Sequence[str], page: _Page | None
+) -> Select[Any] | CompoundSelect[Any]:
+    """The seqs of the entries with a posting to one of ``names``.
+
+    A posting's date is its entry's, so dates narrow the postings read
+    (``(estate_id, account, date)``). For a page filtered by the account alone, each
+    account contributes its first ``limit`` seqs in the page's order (one bounded
+    range of ``(estate_id, account, seq)`` each): the page is among them.
+    """
+    p = PostingRow
+    where = [p.estate_id == estate]
+    if flt.date_from is not None:
+        where.append(p.date >= flt.date_from.isoformat())
+    if flt.date_to is not None:
+        where.append(p.date <= flt.date_to.isoformat())
+    alone = replace(flt, account=None) == TxFilter()
+    if page is None or not alone:
+        return select(p.seq).where(*where, p.account.in_(names))
+    if page.after is not None:
+        where.append(p.seq < page.after if page.descending else p.seq > page.after)
+    if page.below is not None:
+        where.append(p.seq < page.below)
+    parts = [
+        select(p.seq)
+        .distinct()
+        .where(*where, p.account == name)
+        .order_by(p.seq.desc() if page.descending else p.seq.asc())
+        .limit(page.limit)
+        .subquery()
+        for name in names
+    ]
+    return union_all(*(select(part.c.seq) for part in parts))
 
 
 def list_transactions(
@@ -206,7 +258,7 @@ def list_transactions(
     """
     f, e = EntryFactRow, EntryRow
     by, of = ReversalRow.__table__.alias("by"), ReversalRow.__table__.alias("of")
-    conds = _conditions(session, estate, flt)
+    conds = _conditions(session, estate, flt, _Page(descending, after, below, limit))
     if after is not None:
         conds.append(f.seq < after if descending else f.seq > after)
     if below is not None:
@@ -294,6 +346,106 @@ def _vouchers(leaf: bytes) -> tuple[VoucherRef, ...]:
 def transaction_totals(session: Session, estate: str, flt: TxFilter = TxFilter()) -> TxTotals:
     """Totals over every transaction and reversal matching ``flt`` (not one page).
 
+    As :func:`transaction_totals_by_rows` defines them. Filtered by dates, a
+    ``category`` or an ``account`` (with or without dates), they come from the totals
+    the append maintains (:mod:`.aggregates`): whole years and months from
+    ``period_totals``, the days of a partial month at either end from the rows of
+    those days. Any other filter (``counterparty``, ``text``, ``category`` with
+    ``account``) sums the matching rows.
+    """
+    key = _totals_key(flt)
+    if key is None:
+        return transaction_totals_by_rows(session, estate, flt)
+    c = aggregates.cover(flt.date_from, flt.date_to)
+    got = aggregates.read(session, estate, key[0], [key[1]], c.pieces).get(key[1])
+    total = TxTotals(0, 0, 0, 0) if got is None else TxTotals(got[0], got[2], got[3], got[1])
+    for first, last in c.days:
+        edge = _edge_totals(session, estate, replace(flt, date_from=first, date_to=last))
+        total = TxTotals(
+            total.count + edge.count,
+            total.income + edge.income,
+            total.spending + edge.spending,
+            total.net_trust + edge.net_trust,
+        )
+    return total
+
+
+def _totals_key(flt: TxFilter) -> tuple[str, str] | None:
+    """The ``(dim, name)`` of ``period_totals`` that answers ``flt``'s totals, if one does."""
+    if flt.counterparty or flt.text:
+        return None
+    if flt.category is not None:
+        return None if flt.account else ("category", flt.category)
+    return ("account", flt.account) if flt.account else ("all", "")
+
+
+def _flows(session: Session, estate: str) -> tuple[list[str], list[str]]:
+    """The chart's income and expense accounts."""
+    accounts = chart(session, estate)
+    income = [n for n, t, _ in accounts if t == "income"]
+    return income, [n for n, t, _ in accounts if t == "expense"]
+
+
+def _sums(
+    income: list[str], expense: list[str], match: ColumnElement[bool] | None = None
+) -> tuple[ColumnElement[Any], ...]:
+    """count, net_trust, income, spending over facts joined with their postings; a fact's
+    own figures are taken once, on its posting line 0 (every fact has one)."""
+    f, p = EntryFactRow, PostingRow
+    first = p.line == 0 if match is None else and_(match, p.line == 0)
+    inc = p.account.in_(income) if match is None else and_(match, p.account.in_(income))
+    spent = p.account.in_(expense) if match is None else and_(match, p.account.in_(expense))
+    return (
+        func.coalesce(func.sum(case((first, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((first, f.trust_delta), else_=0)), 0),
+        func.coalesce(func.sum(case((inc, -p.amount), else_=0)), 0),
+        func.coalesce(func.sum(case((spent, p.amount), else_=0)), 0),
+    )
+
+
+def _edge_totals(session: Session, estate: str, flt: TxFilter) -> TxTotals:
+    """Totals of a few days (a partial month), read through the date indexes whatever
+    else filters: the days' facts by ``(estate_id, date)``, then their postings."""
+    income, expense = _flows(session, estate)
+    if flt.dates_only:
+        return _totals_by_date(
+            session, estate, flt, _conditions(session, estate, flt), income, expense
+        )
+    assert flt.date_from is not None and flt.date_to is not None
+    f, p = EntryFactRow, PostingRow
+    where = [
+        f.estate_id == estate,
+        f.date >= flt.date_from.isoformat(),
+        f.date <= flt.date_to.isoformat(),
+    ]
+    match = None
+    if flt.category is not None:
+        # In the sums, not the WHERE: there the planner may read the category's whole
+        # history by (estate_id, category) instead of the days by (estate_id, date).
+        match = f.category == flt.category
+    else:
+        assert flt.account
+        names = accounts_under([n for n, _, _ in chart(session, estate)], flt.account)
+        if not names:
+            return TxTotals(0, 0, 0, 0)
+        q = aliased(PostingRow)
+        where.append(
+            exists().where(q.estate_id == f.estate_id, q.seq == f.seq, q.account.in_(names))
+        )
+    count, net, inc, spent = session.execute(
+        select(*_sums(income, expense, match))
+        .select_from(f)
+        .join(p, and_(p.estate_id == f.estate_id, p.seq == f.seq))
+        .where(*where)
+    ).one()
+    return TxTotals(int(count), int(inc), int(spent), int(net))
+
+
+def transaction_totals_by_rows(
+    session: Session, estate: str, flt: TxFilter = TxFilter()
+) -> TxTotals:
+    """Totals over every transaction and reversal matching ``flt``, summed from the rows.
+
     - ``count``: the matching entries;
     - ``income``: the net credit to income accounts (type ``income``, ``Income:*``)
       by the matching entries, ``-Σ amount`` of those postings; reversing income
@@ -304,27 +456,16 @@ def transaction_totals(session: Session, estate: str, flt: TxFilter = TxFilter()
 
     Income and spending take every posting of a matching entry: with an ``account``
     filter, an entry's postings to other income or expense accounts count too.
+    O(matching rows): :func:`transaction_totals` uses it only for the filters the
+    maintained totals cannot answer; it is also their reference in the tests.
     """
-    accounts = chart(session, estate)
-    income = [n for n, t, _ in accounts if t == "income"]
-    expense = [n for n, t, _ in accounts if t == "expense"]
-    p = PostingRow
-    flows = (
-        func.coalesce(func.sum(case((p.account.in_(income), -p.amount), else_=0)), 0),
-        func.coalesce(func.sum(case((p.account.in_(expense), p.amount), else_=0)), 0),
-    )
+    income, expense = _flows(session, estate)
     conds = _conditions(session, estate, flt)
     if flt.dates_only:
-        return _totals_by_date(session, estate, flt, conds, flows, income + expense)
-    # One pass over the matching facts joined with their postings; a fact's own
-    # figures are taken once, on its posting line 0 (every fact has one).
-    f, first = EntryFactRow, PostingRow.line == 0
+        return _totals_by_date(session, estate, flt, conds, income, expense)
+    f, p = EntryFactRow, PostingRow
     count, net, inc, spent = session.execute(
-        select(
-            func.coalesce(func.sum(case((first, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((first, f.trust_delta), else_=0)), 0),
-            *flows,
-        )
+        select(*_sums(income, expense))
         .select_from(f)
         .join(p, and_(p.estate_id == f.estate_id, p.seq == f.seq))
         .where(*conds)
@@ -337,18 +478,18 @@ def _totals_by_date(
     estate: str,
     flt: TxFilter,
     conds: list[ColumnElement[bool]],
-    flows: tuple[ColumnElement[Any], ColumnElement[Any]],
-    accounts: list[str],
+    income: list[str],
+    expense: list[str],
 ) -> TxTotals:
     """Totals when only dates filter: a posting's date is its entry's, so no join."""
     f, p = EntryFactRow, PostingRow
     count, net = session.execute(
         select(func.count(), func.coalesce(func.sum(f.trust_delta), 0)).where(*conds)
     ).one()
-    where = [p.estate_id == estate, p.account.in_(accounts)]
+    where = [p.estate_id == estate, p.account.in_(income + expense)]
     if flt.date_from is not None:
         where.append(p.date >= flt.date_from.isoformat())
     if flt.date_to is not None:
         where.append(p.date <= flt.date_to.isoformat())
-    inc, spent = session.execute(select(*flows).where(*where)).one()
+    inc, spent = session.execute(select(*_sums(income, expense)[2:]).where(*where)).one()
     return TxTotals(int(count), int(inc), int(spent), int(net))

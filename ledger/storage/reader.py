@@ -1,7 +1,10 @@
 """Reading an estate's log: entries, checkpoints and Merkle proofs, from the database.
 
 Proofs are computed from stored tree hashes fetched in one batched query each, so
-a proof costs O(log n) rows in one round trip whatever the size of the log.
+a proof costs O(log n) rows in one round trip whatever the size of the log. An
+inclusion proof reads its lowest levels as two tiles of 8 consecutive nodes and the
+rest from the process's cache of the upper levels (:mod:`ledger.storage.nodes`), so
+its cost barely depends on the size of the log.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from sqlalchemy.orm import Session
 from ledger.errors import NotFound, ProofError
 from ledger.merkle import prove_consistency, prove_inclusion, tree_root
 from ledger.storage.models import CheckpointRow, EntryRow, EstateRow, LogKeyRow
+from ledger.storage.nodes import CACHED_LEVEL, TILE_HEIGHT
 from ledger.storage.view import DbView
 
 MAX_PAGE = 1000
@@ -102,7 +106,9 @@ class LogReader:
         self._check_size(tree_size)
         if not 0 <= seq < tree_size:
             raise ProofError(f"entry {seq} is not in a tree of size {tree_size}", field="seq")
-        return prove_inclusion(seq, tree_size, self.view)
+        return prove_inclusion(
+            seq, tree_size, self.view, tile_height=TILE_HEIGHT, tiled_levels=CACHED_LEVEL
+        )
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         self._check_size(new_size)

@@ -9,6 +9,7 @@ owns the session; nothing here writes.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from ledger.canonical import b64encode
 from ledger.entry import parse_leaf
 from ledger.payload import TRUST_ACCOUNT, BudgetBody, TransactionBody
 from ledger.statement import CREDIT_NORMAL, Period, parse_period, percent
+from ledger.storage.aggregates import Piece, balances_at, read
 from ledger.storage.models import EntryFactRow, EntryRow, PostingRow, ReversalRow
 from ledger.storage.queries import chart
 
@@ -62,7 +64,7 @@ def period_summary(session: Session, estate: str, period: Period) -> PeriodSumma
     A reversal's postings fall under the category ``reversal`` (its entry's), dated
     on the reversal's own date.
     """
-    f, p = EntryFactRow, PostingRow
+    f = EntryFactRow
     start, end = period.start.isoformat(), period.end.isoformat()
     accounts = {n: (t, d) for n, t, d in chart(session, estate)}
     by_account, by_category = _flows(session, estate, period, accounts)
@@ -71,12 +73,12 @@ def period_summary(session: Session, estate: str, period: Period) -> PeriodSumma
             func.count(), func.coalesce(func.sum(case((f.kind == "reversal", 1), else_=0)), 0)
         ).where(f.estate_id == estate, f.date >= start, f.date <= end)
     ).one()
-    opening, closing = session.execute(
-        select(
-            func.coalesce(func.sum(case((p.date < start, p.amount), else_=0)), 0),
-            func.coalesce(func.sum(p.amount), 0),
-        ).where(p.estate_id == estate, p.account == TRUST_ACCOUNT, p.date <= end)
-    ).one()
+    trust = [TRUST_ACCOUNT]  # balances from the maintained totals (whole months)
+    before = period.start - dt.timedelta(days=1) if period.start > dt.date.min else None
+    opening = (
+        0 if before is None else balances_at(session, estate, trust, before).get(TRUST_ACCOUNT, 0)
+    )
+    closing = balances_at(session, estate, trust, period.end).get(TRUST_ACCOUNT, 0)
 
     def accounts_of(kind: str) -> tuple[AccountAmount, ...]:
         return tuple(
@@ -185,23 +187,14 @@ def budget_report(session: Session, estate: str, year: int) -> BudgetReport | No
     accounts = {n: (t, d) for n, t, d in chart(session, estate)}
     budgeted = {line.account: line.amount for line in body.lines}
     wanted = set(budgeted) | {n for n, (t, _) in accounts.items() if t in ("income", "expense")}
-    p = PostingRow
-    totals = dict(
-        session.execute(
-            select(p.account, func.sum(p.amount))
-            .where(
-                p.estate_id == estate,
-                p.account.in_(sorted(wanted)),
-                p.date >= f"{year:04d}-01-01",
-                p.date <= f"{year:04d}-12-31",
-            )
-            .group_by(p.account)
-        ).all()
+    rows = read(
+        session, estate, "account", sorted(wanted), [Piece("year", f"{year:04d}", f"{year:04d}")]
     )
+    totals = {account: figures[4] for account, figures in rows.items()}  # Σ amount in the year
 
     def line(account: str, budget: int) -> BudgetLine:
         kind, display = accounts.get(account, ("", ""))
-        total = int(totals.get(account) or 0)
+        total = totals.get(account, 0)
         actual = -total if kind in CREDIT_NORMAL else total
         return BudgetLine(
             account, display, kind, budget, actual, actual - budget, percent(actual, budget)
@@ -212,9 +205,7 @@ def budget_report(session: Session, estate: str, year: int) -> BudgetReport | No
         seq=seq,
         date=date,
         lines=tuple(line(a, n) for a, n in budgeted.items()),
-        unbudgeted=tuple(
-            line(a, 0) for a in sorted(totals) if a not in budgeted and int(totals[a] or 0)
-        ),
+        unbudgeted=tuple(line(a, 0) for a in sorted(totals) if a not in budgeted and totals[a]),
     )
 
 

@@ -6,6 +6,7 @@ repositories below never commit on their own.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -18,7 +19,7 @@ from ledger.entry import format_recorded_at
 from ledger.errors import MissingVoucher
 from ledger.note import Signer
 from ledger.payload import RedactionBody
-from ledger.signing import Signature
+from ledger.signing import PAYLOAD_DOMAIN, VERIFIED, Signature, verify_claimed
 from ledger.storage import logkeys, proposals, tokens
 from ledger.storage.appender import (
     Appended,
@@ -28,6 +29,7 @@ from ledger.storage.appender import (
     begin_write,
     create_estate,
     lock_estate,
+    public_keys_seen,
     utcnow,
 )
 from ledger.storage.blobs import BlobStore, FilesystemBlobStore
@@ -36,8 +38,12 @@ from ledger.storage.groupcommit import GroupCommitter
 from ledger.storage.keyfiles import LogKeyStore
 from ledger.storage.models import EstateRow, HouseholdSaltRow, RedactionRow
 from ledger.storage.reader import LogReader
-from ledger.storage.view import DbView
+from ledger.storage.view import DbView, EstateState
 from ledger.validate import MemoryState, check_append
+
+_VERIFY_AHEAD_MAX = 8
+"""Appends of at most this many items verify ahead of the lock (a batch import verifies
+ahead on a pool of threads in the API; see :mod:`api.preverify`)."""
 
 
 class LedgerService:
@@ -58,13 +64,15 @@ class LedgerService:
         self.log_keys = LogKeyStore(self.data_dir)
         self.voucher_root = self.data_dir / "vouchers"
         self.clock = clock
-        self.grouper = GroupCommitter(self.append)
+        self.grouper = GroupCommitter(functools.partial(self.append, verify_ahead=False))
 
     def blobs_for(self, estate: str) -> BlobStore:
         """The voucher store of one estate (nothing crosses estates, redaction included)."""
         return FilesystemBlobStore(self.voucher_root / estate)
 
     def _check_vouchers(self, estate: str, items: Sequence[SignedPayload]) -> None:
+        if not any(item.payload.vouchers for item in items):
+            return
         store = self.blobs_for(estate)
         for i, item in enumerate(items):
             for v in item.payload.vouchers:
@@ -90,7 +98,7 @@ class LedgerService:
     def _now(self) -> str:
         return format_recorded_at(self.clock())
 
-    def _signer(self, row: EstateRow) -> Signer:
+    def _signer(self, row: EstateState) -> Signer:
         """The log key the database names for ``row`` (finishing an interrupted rotation)."""
         return self.log_keys.load(row.id, row.origin, row.vkey)
 
@@ -102,10 +110,9 @@ class LedgerService:
         answers first) and are deleted when the redaction is retried or the voucher
         is asked for again.
         """
-        store = self.blobs_for(estate)
         for item in appended:
             if item is not None and isinstance(item.entry.payload.body, RedactionBody):
-                store.delete(item.entry.payload.body.sha256)
+                self.blobs_for(estate).delete(item.entry.payload.body.sha256)
 
     def create_estate(self, genesis: SignedPayload) -> Appended:
         """Create an estate from its signed genesis (the same genesis again: the entry)."""
@@ -135,17 +142,21 @@ class LedgerService:
         estate: str,
         items: Sequence[SignedPayload],
         salts: Sequence[tuple[str, bytes, str]] = (),
+        *,
+        verify_ahead: bool = True,
     ) -> list[Appended]:
-        """Append atomically; ``salts`` are (commitment, salt, unit) rows stored alongside."""
+        """Append atomically; ``salts`` are (commitment, salt, unit) rows stored alongside.
+        ``verify_ahead``: verify a few items' signatures before the lock (see
+        :meth:`_verify_ahead`; group commit's callers did it already)."""
+        self._check_vouchers(estate, items)  # bytes on disk; redactions are checked locked
+        if verify_ahead and len(items) <= _VERIFY_AHEAD_MAX:
+            self._verify_ahead(estate, items)
         with self.session() as s:
-            # Lock before any read: on SQLite a transaction that reads first and then
-            # writes fails with "database is locked" (no busy wait) once another writer
-            # has committed since its read (WAL snapshot), instead of queueing.
-            row = lock_estate(s, estate)
-            signer = self._signer(row)
-            self._check_vouchers(estate, items)
-            appender = Appender(s, estate, signer, self.clock)
-            out = appender.append(items, locked=row)
+            # The appender locks before any read: on SQLite a transaction that reads
+            # first and then writes fails with "database is locked" (no busy wait) once
+            # another writer has committed since its read (WAL snapshot).
+            appender = Appender(s, estate, self._signer, self.clock)
+            out = appender.append(items)
             if salts:  # a retried post brings its salts again: store each once
                 known = set(
                     s.scalars(
@@ -169,11 +180,30 @@ class LedgerService:
         self._after_commit(estate, out)
         return out
 
+    def _verify_ahead(self, estate: str, items: Sequence[SignedPayload]) -> None:
+        """Verify the signatures by keys this process has seen for the estate before
+        taking its lock, so that concurrent appenders hold it for less time; the
+        check under the lock then skips the cryptography for these (see
+        :func:`ledger.signing.verify_claimed`) and still decides which keys may sign."""
+        keys = public_keys_seen(str(self.engine.url), estate)
+        if not keys:
+            return
+        claims = []
+        for item in items:
+            message = PAYLOAD_DOMAIN + item.payload.canonical()
+            for sig in item.signatures:
+                public_key = keys.get(sig.key)
+                if public_key is not None:
+                    claims.append(VERIFIED.claim(public_key, message, sig.sig))
+        verify_claimed(claims)
+
     def append_one(
         self, estate: str, item: SignedPayload, salts: Sequence[tuple[str, bytes, str]] = ()
     ) -> Appended:
         """Append one payload, committed together with concurrent single appends to
-        the same estate (group commit); answered after the commit, with its own error."""
+        the same estate (group commit); answered after the commit, with its own error.
+        The caller's thread verifies the signatures first, in parallel with the others."""
+        self._verify_ahead(estate, [item])
         return self.grouper.append(estate, item, salts)
 
     @contextmanager

@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import (
-    Executable,
     LargeBinary,
     String,
     bindparam,
@@ -25,31 +25,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from ledger.errors import StorageError
 from ledger.merkle import NodeIndex
 from ledger.payload import Posting
 from ledger.policy import Policy, parse_policy
 from ledger.storage.models import (
     AccountRow,
     EntryRow,
-    EstateRow,
     KeyRow,
     PostingRow,
     RedactionRow,
     ReversalRow,
-    TreeHashRow,
     VoucherRefRow,
 )
+from ledger.storage.nodes import log_key, read_nodes
 from ledger.validate import AccountRecord, Effects, KeyRecord
 
-_COMPOUND_LIMIT = 400  # SQLite allows at most 500 terms in one compound SELECT
-CACHED_LEVEL = 6
-"""Stored nodes at this level and above are kept in memory once read: a node over
-2^6 leaves or more never changes once stored (the log is append-only), and there
-are at most size / 64 of them per estate (≈ 2.5 MB for a million entries), while every
-proof of a large log reads only its lowest six nodes from the database."""
-_NODE_CACHE_LIMIT = 500_000
-_node_cache: dict[tuple[object, NodeIndex], bytes] = {}
 _KEY = select(
     KeyRow.key_id,
     KeyRow.public_key,
@@ -95,26 +85,30 @@ _KEYS_AND_ACCOUNTS = union_all(
 )
 
 
-@functools.lru_cache(maxsize=_COMPOUND_LIMIT)
-def _hash_lookup(n: int) -> Executable:
-    """``n`` primary-key lookups of tree hashes joined by UNION ALL, built once per ``n``."""
-    parts = [
-        select(TreeHashRow.level, TreeHashRow.idx, TreeHashRow.hash).where(
-            TreeHashRow.estate_id == bindparam("estate"),
-            TreeHashRow.level == bindparam(f"l{i}"),
-            TreeHashRow.idx == bindparam(f"i{i}"),
-        )
-        for i in range(n)
-    ]
-    return parts[0] if n == 1 else union_all(*parts)
+class EstateState(Protocol):
+    """What a view and an append read of the locked estate row (an ORM ``EstateRow`` or
+    the appender's plain copy)."""
+
+    id: str
+    origin: str
+    vkey: str
+    policy: str
+    size: int
+    created_at: str
+
+
+@functools.lru_cache(maxsize=64)
+def _policy_from_json(text: str) -> Policy:
+    """The estate row's policy, parsed once per distinct text (a Policy is immutable)."""
+    return parse_policy(json.loads(text))
 
 
 class DbView:
-    def __init__(self, session: Session, row: EstateRow) -> None:
+    def __init__(self, session: Session, row: EstateState) -> None:
         self.session = session
         self.estate = row.id
         self.size = row.size
-        self._policy = parse_policy(json.loads(row.policy)) if row.policy else None
+        self._policy = _policy_from_json(row.policy) if row.policy else None
         self._keys: dict[str, KeyRecord | None] = {}
         self._accounts: dict[str, AccountRecord | None] = {}
         self._postings: dict[int, tuple[Posting, ...]] = {}
@@ -122,6 +116,7 @@ class DbView:
         self._voucher_refs: set[str] = set()
         self._redactions: dict[str, int] = {}
         self._created_at = row.created_at
+        self._committed_size = row.size  # before this transaction's appends, if any
 
     def policy(self) -> Policy:
         assert self._policy is not None, "estate without genesis"
@@ -134,14 +129,22 @@ class DbView:
         names = sorted(set(accounts) - set(self._accounts))
         if not keys and not names:
             return
-        for k in keys:
-            self._keys[k] = None
-        for n in names:
-            self._accounts[n] = None
         rows = self.session.execute(
             _KEYS_AND_ACCOUNTS,
             {"estate": self.estate, "keys": keys or [""], "names": names or [""]},
         )
+        self.prefetched(keys, names, rows)
+
+    def prefetched(
+        self, keys: Iterable[str], names: Iterable[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        """Remember keys and accounts read by the caller: ``rows`` of (``"k"`` or ``"a"``,
+        name, public key, role or type, holder or display name, added, removed) for the
+        asked ``keys`` and ``names``; the ones without a row are absent."""
+        for k in keys:
+            self._keys.setdefault(k, None)
+        for n in names:
+            self._accounts.setdefault(n, None)
         for kind, name, public_key, role, holder, added, removed in rows:
             if kind == "k":
                 self._keys[name] = KeyRecord(name, public_key, role, holder, added, removed)
@@ -203,40 +206,15 @@ class DbView:
         return referenced, redacted
 
     def read_hashes(self, indexes: Sequence[NodeIndex]) -> list[bytes]:
-        """All requested stored hashes in one round trip (the tlog ``HashReader`` shape).
+        """All requested stored hashes in one statement (the tlog ``HashReader`` shape).
 
-        One primary-key lookup per node, joined with UNION ALL: SQLite plans a row-value
-        ``IN`` (and an OR of equalities) as a scan of the estate's whole tree, which
-        grows with the log; single-row lookups stay O(log n) on both engines.
+        Consecutive nodes of a level are read as one range; nodes of the upper levels
+        come from this process's cache of the log (see :mod:`ledger.storage.nodes`).
         """
         if not indexes:
             return []
-        # The cache's key for this log: this database, this estate, created then.
-        log = (str(self.session.get_bind().engine.url), self.estate, self._created_at)
-        found: dict[NodeIndex, bytes] = {}
-        wanted = []
-        for index in dict.fromkeys(indexes):
-            cached = _node_cache.get((log, index)) if index[0] >= CACHED_LEVEL else None
-            if cached is None:
-                wanted.append(index)
-            else:
-                found[index] = cached
-        for start in range(0, len(wanted), _COMPOUND_LIMIT):
-            chunk = wanted[start : start + _COMPOUND_LIMIT]
-            params: dict[str, object] = {"estate": self.estate}
-            for i, (level, idx) in enumerate(chunk):
-                params[f"l{i}"], params[f"i{i}"] = level, idx
-            rows = self.session.execute(_hash_lookup(len(chunk)), params)
-            for lv, ix, h in rows:
-                found[lv, ix] = h
-                if lv >= CACHED_LEVEL:
-                    if len(_node_cache) >= _NODE_CACHE_LIMIT:
-                        _node_cache.clear()  # rare; refilled from the next proofs
-                    _node_cache[log, (lv, ix)] = h
-        missing = [i for i in indexes if i not in found]
-        if missing:
-            raise StorageError(f"tree hashes missing for estate {self.estate}: {missing[:3]}")
-        return [found[i] for i in indexes]
+        log = log_key(self.session, self.estate, self._created_at)
+        return read_nodes(self.session, log, self._committed_size, indexes)
 
     def apply(self, effects: Effects) -> None:
         """Remember an accepted entry of this transaction for the next validations."""

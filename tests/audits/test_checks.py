@@ -134,6 +134,35 @@ def test_tree_check_reports_the_lowest_node_only() -> None:
     assert tree.compact.root() == store.root()
 
 
+def test_tree_check_suppresses_only_the_nodes_above_a_reported_one() -> None:
+    """A changed leaf: its leaf hash is reported, the stored nodes above it (which the
+    leaves no longer give) are not; a later unrelated node still is, and folding a run
+    of leaves at once (:meth:`TreeCheck.keep`) leaves the same flags as appending them."""
+    leaves = [bytes([i]) * 8 for i in range(40)]
+    stored = dict(MemoryHashStore.from_leaves(leaves).nodes)
+    changed = list(leaves)
+    changed[2] = b"changed!"
+    stored[(1, 12)] = b"\x02" * 32  # leaves 24..25: unrelated to leaf 2
+    one_by_one = TreeCheck("e")
+    found = [f for leaf in changed for f in one_by_one.append(hash_leaf(leaf), stored)]
+    assert [(f.evidence["level"], f.evidence["index"]) for f in found] == [(0, 2), (1, 12)]
+    assert len(one_by_one._dirty) == len(one_by_one.compact.hashes)
+    kept = 0
+    for cut in range(1, len(changed)):
+        tree = TreeCheck("e")
+        for leaf in changed[:cut]:
+            list(tree.append(hash_leaf(leaf), stored))
+        trial = tree.trial()
+        runs = trial.extend([hash_leaf(leaf) for leaf in changed[cut:]])
+        if not TreeCheck.all_stored(runs, stored):
+            continue  # the audit appends such a run leaf by leaf
+        tree.keep(trial)
+        kept += 1
+        assert tree._dirty == one_by_one._dirty, cut
+        assert tree.compact.root() == one_by_one.compact.root()
+    assert kept >= 5
+
+
 def test_node_ranges_match_brute_force() -> None:
     rng = random.Random(7)
     for _ in range(200):

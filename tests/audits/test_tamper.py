@@ -12,11 +12,12 @@ from __future__ import annotations
 import base64
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
+from ledger.storage.aggregates import Accumulator
 from tests.audits.conftest import pairs, populate, run_cli
 from tests.audits.tampering import delete_nodes_of, insider, leaf_of, sql
-from tests.factories import EstateFactory
+from tests.factories import BANK, EstateFactory
 
 
 @pytest.fixture
@@ -165,6 +166,42 @@ def test_deleted_last_entry(estate: EstateFactory, seqs: dict[str, int]) -> None
     assert ("derived-estate", None) in found  # the head still says one more entry
 
 
+def forget_totals(conn: Connection, estate: str, seq: int) -> None:
+    """Take entry ``seq`` out of ``period_totals``, as an insider erasing it would."""
+    date, category, delta = sql(
+        conn,
+        "SELECT date, category, trust_delta FROM entry_facts WHERE estate_id=:e AND seq=:s",
+        e=estate,
+        s=seq,
+    ).one()
+    lines = sql(
+        conn,
+        "SELECT account, amount FROM postings WHERE estate_id=:e AND seq=:s ORDER BY line",
+        e=estate,
+        s=seq,
+    ).all()
+    acc = Accumulator()
+    acc.add(date, category, delta, [(a, n) for a, n in lines])
+    for (dim, name, span, period), (n, t, i, x, a) in acc.rows().items():
+        sql(
+            conn,
+            "UPDATE period_totals SET entries=entries-:n, trust_delta=trust_delta-:t,"
+            " income=income-:i, spending=spending-:x, amount=amount-:a WHERE estate_id=:e"
+            " AND dim=:d AND name=:k AND span=:sp AND period=:p",
+            n=n,
+            t=t,
+            i=i,
+            x=x,
+            a=a,
+            e=estate,
+            d=dim,
+            k=name,
+            sp=span,
+            p=period,
+        )
+    sql(conn, "DELETE FROM period_totals WHERE estate_id=:e AND entries=0", e=estate)
+
+
 def test_deleted_last_entry_and_its_traces(estate: EstateFactory, seqs: dict[str, int]) -> None:
     """Remove every trace, head included: only a checkpoint saved earlier can tell."""
     last = seqs["last"]
@@ -172,6 +209,7 @@ def test_deleted_last_entry_and_its_traces(estate: EstateFactory, seqs: dict[str
     with estate.service.reader(estate.id) as r:
         saved = r.latest_checkpoint().note
     with insider(estate.service) as conn:
+        forget_totals(conn, estate.id, last)
         for table in ("entries", "postings", "entry_facts", "voucher_refs"):
             sql(conn, f"DELETE FROM {table} WHERE estate_id=:e AND seq=:s", e=estate.id, s=last)
         delete_nodes_of(conn, estate.id, last)
@@ -279,3 +317,34 @@ def test_checkpoint_signed_out_of_order(estate: EstateFactory, seqs: dict[str, i
             s=seqs["last"] + 1,
         )
     assert audit(estate) == {("checkpoint-order", None)}
+
+
+def test_period_total_row(estate: EstateFactory, seqs: dict[str, int]) -> None:
+    """The maintained totals residents' balances come from (not append-only: no trigger)."""
+    with insider(estate.service) as conn:
+        changed = sql(
+            conn,
+            "UPDATE period_totals SET amount = amount + 100000 WHERE estate_id=:e"
+            " AND dim='account' AND name=:a AND span='month' AND period='2026-10'",
+            e=estate.id,
+            a=BANK,
+        )
+        assert changed.rowcount == 1
+    code, report, output = run_cli(estate.service, "audit", "--estate", estate.id, "--json")
+    assert code == 1, output
+    assert report is not None and pairs(report) == {("derived-totals", None)}
+    (finding,) = report["findings"]
+    assert "2026-10" in finding["message"] and BANK in finding["message"]
+    assert (
+        finding["evidence"]["amount"]["found"] == finding["evidence"]["amount"]["expected"] + 100000
+    )
+
+
+def test_missing_period_total_row(estate: EstateFactory, seqs: dict[str, int]) -> None:
+    with insider(estate.service) as conn:
+        sql(
+            conn,
+            "DELETE FROM period_totals WHERE estate_id=:e AND dim='category' AND span='all'",
+            e=estate.id,
+        )
+    assert audit(estate) == {("derived-totals", None)}
