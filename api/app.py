@@ -6,30 +6,22 @@ routes; it holds no other state, so any number of processes can serve one databa
 
 from __future__ import annotations
 
-import logging
 import os
-import re
-import time
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import logs, problems
 from api.auth import FailureLimiter
-from api.metrics import observe
+from api.edge import EdgeMiddleware, loggable_path
+from api.preverify import POOL
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from ledger.storage.service import LedgerService
 
-log = logging.getLogger("trustledger.access")
-_RECEIPT_CODE = re.compile(r"(/receipts/)[^/]*")
-
-
-def loggable_path(path: str) -> str:
-    """The path as logged: a receipt code carries a household's salt, so it is masked."""
-    return _RECEIPT_CODE.sub(r"\1***", path)
+__all__ = ["create_app", "loggable_path"]
 
 
 DESCRIPTION = """
@@ -39,6 +31,12 @@ RFC 6962 Merkle tree; checkpoints are C2SP signed notes. The `GET` endpoints und
 `/v1/estates` are public and stable: verify what they say with any RFC 6962 tooling.
 Errors are RFC 9457 `application/problem+json` with a stable `type`.
 """
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    POOL.start()  # the batch import's signature verifiers, ready before the first batch
+    yield
 
 
 def create_app(settings: Settings | None = None, service: LedgerService | None = None) -> FastAPI:
@@ -51,6 +49,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
         title="trustledger",
         version="1.0",
         description=DESCRIPTION,
+        lifespan=lifespan,
         openapi_tags=[
             {"name": "verification", "description": "The public verification API (stable)."},
             {"name": "writes", "description": "Signed posting, co-signing, vouchers."},
@@ -59,6 +58,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             {"name": "operations", "description": "Health and metrics."},
         ],
     )
+    POOL.configure(settings.verify_workers)
     app.state.service = service
     app.state.settings = settings
     app.state.limiter = RateLimiter(settings.write_rate, settings.write_burst)
@@ -74,31 +74,8 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
         expose_headers=["X-Request-Id"],
     )
 
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request.headers.get("x-request-id", "")
-        if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
-            rid = uuid.uuid4().hex
-        request.state.request_id = rid
-        start = time.perf_counter()
-        response = await call_next(request)
-        elapsed = time.perf_counter() - start
-        observe(request, response.status_code, elapsed)
-        response.headers["X-Request-Id"] = rid
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        log.info(
-            "request",
-            extra={
-                "request_id": rid,
-                "method": request.method,
-                "path": loggable_path(request.url.path),
-                "status": response.status_code,
-                "ms": round(elapsed * 1000, 2),
-            },
-        )
-        return response
+    # Outermost (added last): every answer, errors included, carries the request id.
+    app.add_middleware(EdgeMiddleware)
 
     from api import (
         pages,

@@ -12,7 +12,9 @@ from ledger.errors import InvalidInput
 from ledger.storage.service import LedgerService
 
 
-def get_service(request: Request) -> LedgerService:
+async def get_service(request: Request) -> LedgerService:
+    """``async`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread,
+    a round trip through the thread pool for every request that uses the service."""
     svc: LedgerService = request.app.state.service
     return svc
 
@@ -33,7 +35,11 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 async def json_body(request: Request, limit: int) -> Any:
     """Strictly parsed JSON (no floats, no duplicate keys, valid UTF-8, NFC strings)."""
-    data = await read_body(request, limit)
+    return parse_body(await read_body(request, limit))
+
+
+def parse_body(data: bytes) -> Any:
+    """:func:`json_body` of bytes already read (refusals as problems the same way)."""
     if not data:
         raise Problem("malformed-json", "the request body is empty")
     try:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import Request
 from prometheus_client import Counter, Histogram
+from starlette.types import Scope
 
 REQUESTS = Counter(
     "trustledger_http_requests_total", "HTTP requests", ["method", "route", "status"]
@@ -11,8 +11,9 @@ REQUESTS = Counter(
 LATENCY = Histogram("trustledger_http_request_seconds", "HTTP request latency", ["method", "route"])
 
 
-def observe(request: Request, status: int, seconds: float) -> None:
-    route = request.scope.get("route")
-    template = getattr(route, "path", "unmatched")
-    REQUESTS.labels(request.method, template, str(status)).inc()
-    LATENCY.labels(request.method, template).observe(seconds)
+def observe_route(scope: Scope, status: int, seconds: float) -> None:
+    """Count one request of ``scope`` (after routing: its ``route`` names the template)."""
+    template = getattr(scope.get("route"), "path", "unmatched")
+    method = scope["method"]
+    REQUESTS.labels(method, template, str(status)).inc()
+    LATENCY.labels(method, template).observe(seconds)

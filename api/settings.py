@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     """Failed operator authentications per second allowed per client address (0: no limit)."""
     operator_auth_burst: int = 10
     """Failed operator authentications a client may make before the rate applies."""
+    verify_workers: int = 2
+    """Processes verifying a batch's signatures while it is read and appended (0: none;
+    the append verifies every signature itself)."""
     lang: str = "zh"
     """Language of messages for people: ``zh`` (default) or ``en``."""
 

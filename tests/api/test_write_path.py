@@ -1,0 +1,267 @@
+"""The posting hot path: pre-encoded answers and a batch's signatures verified ahead.
+
+The answers of the posting routes (and of the entry reads) are encoded from the
+stored leaf bytes without decoding them: they must be byte for byte what
+``JSONResponse`` would have written. A batch's signatures are verified by worker
+processes while the batch is read and appended; the append's check skips the
+cryptography for those already verified and must still decide everything (keys
+registered in the same batch, revoked keys, forged signatures) exactly as without.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from concurrent.futures import wait
+from typing import Any
+
+import pytest
+from fastapi.responses import JSONResponse
+from fastapi.testclient import TestClient
+
+import ledger.signing as signing
+from api.preverify import CHUNK, MIN_ITEMS, POOL, Preverifier, estate_keys
+from api.routes_public import entries_body, entry_body, entry_json
+from ledger.canonical import canonical_json as json_canonical
+from ledger.signing import PAYLOAD_DOMAIN, VERIFIED, AuthorKey
+from ledger.storage.appender import SignedPayload
+from tests.factories import EstateFactory
+
+Doc = dict[str, Any]
+
+
+def wire(item: SignedPayload) -> Doc:
+    return {"payload": dict(item.payload.raw), "signatures": [s.to_json() for s in item.signatures]}
+
+
+@pytest.fixture(autouse=True)
+def fresh_memo() -> Any:
+    assert POOL.wait_ready(120), "the signature verifying processes did not start"
+    VERIFIED.clear()
+    yield
+    VERIFIED.clear()
+
+
+@pytest.fixture
+def crypto_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Messages the ledger's own check verified cryptographically (memo misses)."""
+    calls: list[bytes] = []
+    real = signing._verifies
+
+    def counted(public_key: bytes, message: bytes, sig: bytes) -> bool:
+        calls.append(message)
+        return real(public_key, message, sig)
+
+    monkeypatch.setattr(signing, "_verifies", counted)
+    return calls
+
+
+def _register(f: EstateFactory, key: AuthorKey, role: str) -> SignedPayload:
+    body = {
+        "action": "register",
+        "public_key": base64.b64encode(key.public_key).decode(),
+        "role": role,
+        "holder": "新的受托人 王五",
+    }
+    return f.signed("key", body, f.committee, f.operator)
+
+
+def _revoke(f: EstateFactory, key: AuthorKey) -> SignedPayload:
+    body = {"action": "revoke", "key_id": key.key_id, "reason": "离任"}
+    return f.signed("key", body, f.committee, f.operator)
+
+
+def test_answers_are_what_json_response_writes(
+    estate_client: tuple[TestClient, EstateFactory],
+) -> None:
+    client, f = estate_client
+    newcomer = AuthorKey.generate()
+    f.append(
+        f.income(1, memo='第一笔，带：「引号」"和\\反斜杠'),
+        f.spend(250_00),
+        _register(f, newcomer, "trustee"),
+    )
+    r = client.post(f"/v1/estates/{f.id}/entries", json=wire(f.income(3, memo="𠀋 é ﬁ")))
+    assert r.status_code == 201
+    size = client.get(f"/v1/estates/{f.id}").json()["size"]
+    page = client.get(f"/v1/estates/{f.id}/entries", params={"limit": 1000})
+    rows = []
+    for seq in range(size):
+        got = client.get(f"/v1/estates/{f.id}/entries/{seq}")
+        leaf = base64.b64decode(got.json()["leaf"])
+        rows.append((seq, leaf))
+        expected = JSONResponse(entry_json(seq, leaf)).body
+        assert entry_body(seq, leaf) == expected
+        assert got.content == expected
+        assert got.headers["content-type"] == "application/json"
+    assert (
+        page.content
+        == JSONResponse({"entries": [entry_json(s, leaf) for s, leaf in rows], "next": None}).body
+    )
+    two = client.get(f"/v1/estates/{f.id}/entries", params={"limit": 2}).content
+    assert two == entries_body(rows[:2], tail=b'],"next":2}')
+    assert json.loads(two)["next"] == 2
+    assert r.content == JSONResponse(entry_json(*rows[-1])).body
+
+
+def test_verified_ahead_then_appended_without_the_cryptography(
+    estate: EstateFactory, crypto_calls: list[bytes]
+) -> None:
+    items = [estate.income(10 + i) for i in range(300)] + [estate.spend(5)]
+    executor = POOL.executor()
+    ahead = Preverifier(estate_keys(estate.service, estate.id), executor)
+    for item in items:
+        ahead.add(item)
+    ahead.submit()
+    wait(ahead._jobs, timeout=60)
+    ahead.close()
+    assert len(VERIFIED) == 302
+    appended = estate.append(*items)
+    assert len(appended) == 301 and all(a.created for a in appended)
+    # Every signature was verified ahead: the ledger's check verified none itself.
+    assert crypto_calls == []
+
+
+def test_batch_over_http(
+    estate_client: tuple[TestClient, EstateFactory], crypto_calls: list[bytes]
+) -> None:
+    client, f = estate_client
+    items = [f.income(10 + i) for i in range(300)] + [f.spend(5)]
+    r = client.post(f"/v1/estates/{f.id}/entries:batch", json={"items": [wire(i) for i in items]})
+    assert r.status_code == 201, r.text
+    assert [e["seq"] for e in r.json()["entries"]] == list(range(7, 7 + 301))
+    # Whether the workers or the check verified them (they race), each was verified.
+    ahead = len(VERIFIED)
+    deadline = time.monotonic() + 60
+    while len(VERIFIED) < 302 and time.monotonic() < deadline:  # workers still running
+        time.sleep(0.01)
+    assert len(VERIFIED) == 302
+    assert len(crypto_calls) + ahead >= 302
+
+
+def test_batch_key_registered_then_used_revoked_then_refused(
+    estate_client: tuple[TestClient, EstateFactory], crypto_calls: list[bytes]
+) -> None:
+    client, f = estate_client
+    base = f"/v1/estates/{f.id}"
+    newcomer = AuthorKey.generate()
+    used = f.signed(
+        "transaction",
+        {
+            "postings": [
+                {"account": "Assets:Bank:CoManaged", "amount": 7},
+                {"account": "Income:PropertyFee", "amount": -7},
+            ],
+            "counterparty": "业主",
+            "category": "物业费",
+        },
+        newcomer,
+    )
+
+    # Batches large enough to go to the verifying processes.
+    def pad() -> list[Doc]:
+        return [wire(f.income(100 + i)) for i in range(MIN_ITEMS)]
+
+    # The key is not registered when the batch arrives: its signature is left to the
+    # append, which verifies it itself once the registration before it is applied.
+    r = client.post(
+        f"{base}/entries:batch",
+        json={"items": [*pad(), wire(_register(f, newcomer, "trustee")), wire(used)]},
+    )
+    assert r.status_code == 201, r.text
+    # The newcomer's signature was never handed to the workers: the check verified it.
+    assert PAYLOAD_DOMAIN + used.payload.canonical() in crypto_calls
+    # Revoked, then used again in the same batch: refused as without pre-verification.
+    again = f.income(8, memo="吊销之后").payload.raw
+    late = SignedPayload.parse(dict(again), [newcomer.sign(again).to_json()])
+    r = client.post(
+        f"{base}/entries:batch", json={"items": [*pad(), wire(_revoke(f, newcomer)), wire(late)]}
+    )
+    assert r.status_code == 403
+    assert r.json()["type"] == "/problems/revoked-key"
+    assert r.json()["index"] == MIN_ITEMS + 1
+    # Revoked and committed: not a key pre-verification uses, and the answer is the same.
+    f.append(_revoke(f, newcomer))
+    r = client.post(f"{base}/entries:batch", json={"items": [*pad(), wire(late)]})
+    assert r.status_code == 403 and r.json()["type"] == "/problems/revoked-key"
+
+
+def test_forged_signature_refused_though_others_verified_ahead(
+    estate_client: tuple[TestClient, EstateFactory],
+) -> None:
+    client, f = estate_client
+    items = [wire(f.income(20 + i)) for i in range(70)]
+    sig = base64.b64decode(items[50]["signatures"][0]["sig"])
+    items[50]["signatures"][0]["sig"] = base64.b64encode(sig[:-1] + bytes([sig[-1] ^ 1])).decode()
+    r = client.post(f"/v1/estates/{f.id}/entries:batch", json={"items": items})
+    assert r.status_code == 403, r.text
+    assert r.json()["type"] == "/problems/invalid-signature" and r.json()["index"] == 50
+    forged = PAYLOAD_DOMAIN + json_canonical(items[50]["payload"])
+    deadline = time.monotonic() + 60
+    while len(VERIFIED) < 69 and time.monotonic() < deadline:  # workers still running
+        time.sleep(0.01)
+    assert not VERIFIED.verified(
+        f.trustee.public_key,
+        forged,
+        base64.b64decode(items[50]["signatures"][0]["sig"]),
+    )  # the forged one is never remembered
+
+
+@pytest.mark.parametrize("where", ["item", "estate"])
+def test_refused_batches(estate_client: tuple[TestClient, EstateFactory], where: str) -> None:
+    client, f = estate_client
+    items = [wire(f.income(30 + i)) for i in range(300)]
+    estate = f.id
+    if where == "item":
+        items[280]["payload"]["body"]["postings"][0]["amount"] = "1"  # after 2 chunks
+        expected = (422, "invalid-amount")
+    else:
+        estate = "no-such-estate"
+        expected = (404, "not-found")
+    r = client.post(f"/v1/estates/{estate}/entries:batch", json={"items": items})
+    assert (r.status_code, r.json()["type"]) == (expected[0], f"/problems/{expected[1]}")
+    if where == "item":
+        assert r.json()["index"] == 280
+        # The same (valid) items again: accepted, whatever was verified before.
+        del items[280]
+        r = client.post(f"/v1/estates/{f.id}/entries:batch", json={"items": items})
+        assert r.status_code == 201, r.text
+
+
+def test_close_withdraws_what_no_worker_started(estate: EstateFactory) -> None:
+    """Chunks still queued when the batch ends (refused, or appended already) are
+    cancelled: nobody needs their answer any more."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    release = threading.Event()
+    with ThreadPoolExecutor(1) as busy_pool:
+        busy = busy_pool.submit(release.wait, 30)
+        try:
+            ahead = Preverifier(estate_keys(estate.service, estate.id), busy_pool)
+            for i in range(3 * CHUNK + 5):
+                ahead.add(estate.income(i + 1))
+            ahead.submit()
+            jobs = list(ahead._jobs)
+            assert len(jobs) == 4
+            ahead.close()
+            assert all(job.cancelled() for job in jobs)
+        finally:
+            release.set()
+            busy.result(30)
+    assert len(VERIFIED) == 0
+
+
+def test_without_verifying_processes(make_client: Any, estate: EstateFactory) -> None:
+    """``verify_workers=0``: no process is used; the append verifies everything."""
+    try:
+        client = make_client(verify_workers=0)
+        assert POOL.executor() is None
+        items = [wire(estate.income(40 + i)) for i in range(MIN_ITEMS + 4)]
+        r = client.post(f"/v1/estates/{estate.id}/entries:batch", json={"items": items})
+        assert r.status_code == 201, r.text
+        assert len(VERIFIED) == 0
+    finally:
+        POOL.configure(2)
+        assert POOL.wait_ready(120)
