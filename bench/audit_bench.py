@@ -18,9 +18,15 @@ inline (no pool), to show what the pool buys; how many entries a worker judged
 against a stale snapshot and the main process judged again; and the auditing
 process's peak memory at 1,000,000 and at 20,000 entries (flat: the log is streamed).
 
+Rounds alternate which side goes first (ours, limit, then limit, ours): two at full
+size, three in ``--quick``. ``TRUSTLEDGER_BENCH_AUDIT_N`` sets the log's size instead
+(e.g. 100000, to work on the audit between full runs).
+
 The log is built once with the real batch path (``LedgerService.append`` of 1,000
 pre-signed transactions at a time; signing spread over the cores) and cached under
-``bench/out/audit-<n>/`` with a sidecar JSON (size, schema revision, build time).
+``bench/out/audit-<n>/`` with a sidecar JSON (size, schema revision, build time); a
+cache whose schema is older is brought up to date by the migrations, as a deployed
+database would be, instead of being built again.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import base64
 import hashlib
 import json
 import multiprocessing
+import os
 import resource
 import shutil
 import time
@@ -55,6 +62,8 @@ ESTATE = "bench-audit"
 BUILD_FORMAT = 1
 BATCH = 1000
 TARGET = "<= 1.3"
+SIZE_ENV = "TRUSTLEDGER_BENCH_AUDIT_N"
+"""Environment variable overriding the log size (e.g. 100000 while working on the audit)."""
 
 
 # -- the cached log ----------------------------------------------------------------------------
@@ -72,13 +81,24 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 def build(n: int) -> tuple[str, Path, dict[str, Any]]:
-    """The cached log of about ``n`` entries: (url, data dir, meta); built if missing or stale."""
+    """The cached log of about ``n`` entries: (url, data dir, meta); built if missing or
+    stale, brought to the newest schema by the migrations if only that is older."""
     root = OUT / f"audit-{n}"
     url, data, meta_path = f"sqlite:///{root / 'ledger.db'}", root / "data", root / "meta.json"
     head = str(ScriptDirectory.from_config(alembic_config(url)).get_current_head())
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta.get("format") == BUILD_FORMAT and meta.get("n") == n and meta.get("schema") == head:
+        if meta.get("format") == BUILD_FORMAT and meta.get("n") == n:
+            if meta.get("schema") == head:
+                return url, data, meta
+            began = time.perf_counter()
+            migrate(url)  # as a deployment would: a rebuild of 1,000,000 entries takes an hour
+            meta["migrated"] = {
+                "from": meta.get("schema"),
+                "seconds": round(time.perf_counter() - began, 1),
+            }
+            meta["schema"] = head
+            meta_path.write_text(json.dumps(meta, indent=1))
             return url, data, meta
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -176,7 +196,9 @@ def time_limit(leaves: Sequence[bytes], keys: dict[str, bytes], workers: int) ->
 
 def run(quick: bool) -> list[Result]:
     small, n = 20_000, (20_000 if quick else 1_000_000)
-    rounds = 3 if quick else 1
+    if os.environ.get(SIZE_ENV):
+        n = int(os.environ[SIZE_ENV])
+    rounds = 3 if quick else 2  # full size: ours, limit, limit, ours (load changes by the minute)
     workers = default_workers()
     url, data, meta = build(n)
     keys = {k: base64.b64decode(v) for k, v in meta["keys"].items()}
@@ -202,4 +224,5 @@ def run(quick: bool) -> list[Result]:
         f"peak RSS {rss / 1024:.0f} MB at {size:,} vs {small_rss / 1024:.0f} MB at {small:,}; "
         f"log built in {meta['build_seconds']} s (cached)"
     )
-    return [Result(NAME, figure, baseline, figure / baseline, TARGET, "s", note)]
+    peak = rss / 1024  # the auditing process at full size, not this one holding every leaf
+    return [Result(NAME, figure, baseline, figure / baseline, TARGET, "s", note, peak)]

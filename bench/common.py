@@ -64,8 +64,9 @@ class Result:
     unit: str
     note: str = ""
     peak_mb: float | None = None
-    """Peak memory of the measured work in MB, when the benchmark measures it (its
-    docstring says which: peak RSS or the ``tracemalloc`` heap peak)."""
+    """Peak memory in MB: of the measured work when the benchmark measures it (its
+    docstring says which: peak RSS or the ``tracemalloc`` heap peak), else the peak
+    resident set of the benchmark's process or its workers, set by ``bench.run``."""
 
     @property
     def verdict(self) -> str:

@@ -12,12 +12,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import multiprocessing
 import os
 import platform
+import resource
 import sys
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
+from multiprocessing.connection import Connection
 
 from rich.console import Console
 from rich.table import Table
@@ -62,7 +66,7 @@ def table(results: Sequence[Result], errors: dict[str, str], title: str) -> Tabl
     t = Table(title=title, show_lines=False)
     cols = ["benchmark", "figure", "baseline", "ratio", "target", "verdict"]
     with_peak = any(r.peak_mb is not None for r in results)
-    if with_peak:  # only when a benchmark measured it: the usual table stays as it was
+    if with_peak:
         cols.append("peak MB")
     for col in cols:
         t.add_column(col, justify="left" if col in ("benchmark", "verdict") else "right")
@@ -82,6 +86,36 @@ def table(results: Sequence[Result], errors: dict[str, str], title: str) -> Tabl
     for name in errors:
         t.add_row(name, "—", "—", "—", "—", "[yellow]error[/yellow]", *(["—"] if with_peak else []))
     return t
+
+
+def _child(name: str, quick: bool, conn: Connection) -> None:
+    try:
+        rows = importlib.import_module(BENCHMARKS[name]).run(quick)
+    except Exception:
+        conn.send(([], traceback.format_exc(), 0.0))
+        return
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    conn.send((rows, None, max(own, workers) / 1024))  # KiB on Linux
+
+
+def run_isolated(name: str, quick: bool) -> tuple[list[Result], str | None]:
+    """Run one benchmark module in a fresh interpreter (spawned), so that each gets a
+    clean process and its peak memory (largest resident set of the benchmark process
+    or of any worker it started, ours and the baseline's work together) can be read.
+    Rows that measured a narrower peak of their own keep it."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(name, quick, child))
+    proc.start()
+    child.close()
+    try:
+        rows, error, peak = parent.recv()
+    except EOFError:
+        proc.join()
+        return [], f"the benchmark process died (exit code {proc.exitcode})"
+    proc.join()
+    return [r if r.peak_mb is not None else replace(r, peak_mb=peak) for r in rows], error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,14 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[bold]{name}[/bold] …", highlight=False)
         started = time.perf_counter()
         try:
-            module = importlib.import_module(BENCHMARKS[name])
-            rows = module.run(args.quick)
-        except Exception:
-            errors[name] = traceback.format_exc()
-            console.print(f"[yellow]{name} failed:[/yellow]\n{errors[name]}", highlight=False)
-            continue
+            rows, error = run_isolated(name, args.quick)
         finally:
             timings[name] = time.perf_counter() - started
+        if error is not None:
+            errors[name] = error
+            console.print(f"[yellow]{name} failed:[/yellow]\n{errors[name]}", highlight=False)
+            continue
         results.extend(rows)
         for r in rows:
             console.print(f"  {r.name}: {r.note}", highlight=False)
