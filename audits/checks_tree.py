@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from audits.analyse import OpenedNote
 from audits.checks import b64
 from audits.findings import Finding, error
-from audits.sources import AuditSource, StoredCheckpoint, completing_leaf
+from audits.sources import AuditSource, OrderedNodes, StoredCheckpoint, completing_leaf
 from ledger.errors import LedgerError
 from ledger.merkle import CompactRange, NodeIndex, NodeRun, verify_consistency
 
@@ -72,6 +72,11 @@ class TreeCheck:
         computed, so that :meth:`append` of their leaves would find nothing."""
         if stored is None:
             return True
+        if isinstance(stored, OrderedNodes):
+            # Exactly the nodes the runs create were asked for, in (level, index)
+            # order: as many rows, equal one by one, is every node stored as computed.
+            ordered = sorted(runs, key=lambda run: run[:2])  # runs of several extends
+            return stored.in_order() == [h for _, _, hashes in ordered for h in hashes]
         get = stored.get
         return all(
             [get((level, first + i)) for i in range(len(hashes))] == hashes

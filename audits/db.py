@@ -26,6 +26,7 @@ from audits.sources import (
     KeyColumns,
     Leaf,
     LogKey,
+    OrderedNodes,
     SourceError,
     StateTables,
     StoredCheckpoint,
@@ -54,7 +55,10 @@ PAGE = 1000
 # The statements run for every batch of leaves go to the driver as they are (no
 # SQLAlchemy expression, no Row objects: at a million entries their cost per row
 # was a large part of the audit). ``?`` is the placeholder, rewritten per driver.
-_LEAVES = "SELECT seq, leaf FROM entries WHERE estate_id = ? AND seq >= ? ORDER BY seq LIMIT ?"
+_LEAVES = (
+    "SELECT seq, leaf, payload_id, kind, date, recorded_at, leaf_hash FROM entries"
+    " WHERE estate_id = ? AND seq >= ? ORDER BY seq LIMIT ?"
+)
 _ENTRIES = (
     "SELECT seq, payload_id, kind, date, recorded_at, leaf_hash FROM entries"
     " WHERE estate_id = ? AND seq >= ? AND seq < ? ORDER BY seq"
@@ -85,6 +89,7 @@ class DatabaseSource:
         self.data_dir = Path(data_dir)
         self._own_engine = engine is None
         self._refs: tuple[str, dict[int, frozenset[str]]] | None = None
+        self._page: tuple[str, int, int, list[tuple[Any, ...]]] | None = None
         try:
             self.engine = engine or make_engine(url)
             self.conn: Connection = self.engine.connect()
@@ -160,8 +165,11 @@ class DatabaseSource:
             rows = self._raw(_LEAVES, (estate, start, PAGE))
             if not rows:
                 return
-            yield [(int(s), bytes(leaf)) for s, leaf in rows]
-            start = int(rows[-1][0]) + 1
+            end = int(rows[-1][0]) + 1
+            # The page's ``entries`` columns, for derived_rows of the same seqs (asked next).
+            self._page = (estate, int(rows[0][0]), end, [(r[0], *r[2:]) for r in rows])
+            yield [(int(r[0]), bytes(r[1])) for r in rows]
+            start = end
 
     def checkpoints(self, estate: str) -> Iterator[StoredCheckpoint]:
         start = -1
@@ -190,12 +198,14 @@ class DatabaseSource:
             return {}
         sql = " UNION ALL ".join(f"{_TREE_RANGE} AND idx >= ? AND idx <= ?" for _ in ranges)
         params = [p for level, lo, hi in ranges for p in (estate, level, lo, hi)]
-        return {(int(lv), int(ix)): bytes(h) for lv, ix, h in self._raw(sql, params)}
+        return OrderedNodes(self._raw(sql + " ORDER BY 1, 2", params))
 
     def derived_rows(self, estate: str, start: int, end: int) -> DerivedRows:
         span = (estate, start, end)
+        page, self._page = self._page, None
+        read = page is not None and page[:3] == span
         return DerivedRows(
-            entry_rows=self._raw(_ENTRIES, span),
+            entry_rows=page[3] if page is not None and read else self._raw(_ENTRIES, span),
             posting_rows=self._raw(_POSTINGS, span),
             fact_rows=self._raw(_FACTS, span),
             voucher_rows=self._voucher_refs(estate, start, end),

@@ -313,6 +313,33 @@ class AuditSource(Protocol):
         ...
 
 
+class OrderedNodes(Mapping[NodeIndex, bytes]):
+    """Stored tree hashes as read, ``(level, index, hash)`` rows in ``(level, index)``
+    order; the mapping is built on first use (:meth:`in_order` needs none)."""
+
+    def __init__(self, rows: Sequence[tuple[Any, Any, Any]]) -> None:
+        self.rows = rows
+        self._by_node: dict[NodeIndex, bytes] | None = None
+
+    def _nodes(self) -> dict[NodeIndex, bytes]:
+        if self._by_node is None:
+            self._by_node = {(int(lv), int(ix)): bytes(h) for lv, ix, h in self.rows}
+        return self._by_node
+
+    def __getitem__(self, node: NodeIndex) -> bytes:
+        return self._nodes()[node]
+
+    def __iter__(self) -> Iterator[NodeIndex]:
+        return iter(self._nodes())
+
+    def __len__(self) -> int:
+        return len(self._nodes())
+
+    def in_order(self) -> list[Any]:
+        """The hashes as read, in ``(level, index)`` order."""
+        return [h for _, _, h in self.rows]
+
+
 def completing_leaf(node: NodeIndex) -> int:
     """The leaf whose append completes stored node ``(level, index)``."""
     level, index = node
