@@ -250,8 +250,25 @@ def parse_json(data: bytes) -> Any:
         raise InvalidInput(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
     except ValueError as e:  # an integer longer than int() converts (4300 digits)
         raise InvalidInput("JSON number has too many digits") from e
-    check_strings(value)
+    if not (strings_ok_in(data) and _shallow(data)):  # else: judged from the bytes
+        check_strings(value)
     return value
+
+
+_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+
+
+def _shallow(data: bytes) -> bool:
+    """True when the JSON document ``data`` (without backslashes: every string is the
+    bytes between two quotes) nests at most :data:`MAX_DEPTH` levels, so that
+    :func:`check_strings` would not refuse it for depth; False when it might."""
+    brackets = re.sub(rb'"[^"]*"', b"", data).translate(None, _BRACKETS)
+    for _ in range(MAX_DEPTH):  # each pass removes the innermost level
+        if not brackets:
+            return True
+        brackets = _INNERMOST.sub(b"", brackets)
+    return not brackets
 
 
 def b64encode(data: bytes) -> str:

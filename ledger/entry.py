@@ -18,7 +18,6 @@ from typing import Any
 from ledger.canonical import (
     b64decode,
     b64encode,
-    canonical_json,
     encode_plain,
     parse_json,
     plain_text,
@@ -66,7 +65,17 @@ class Entry:
         }
 
     def leaf_bytes(self) -> bytes:
-        return canonical_json(self.to_json())
+        """``canonical_json(self.to_json())``, with the payload's canonical bytes spliced
+        in as they are (JCS encodes a member's value on its own; ``payload`` sorts first)."""
+        tail = encode_plain(  # a seq below 2^53, ASCII names, strings checked or ours
+            {
+                "seq": self.seq,
+                "prev": None if self.prev is None else b64encode(self.prev),
+                "recorded_at": self.recorded_at,
+                "signatures": [s.to_json() for s in self.signatures],
+            }
+        )
+        return b"".join((_PAYLOAD_FIRST, self.payload.canonical(), b",", memoryview(tail)[1:]))
 
     def leaf_hash(self) -> bytes:
         return hash_leaf(self.leaf_bytes())

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -71,6 +72,13 @@ def _check_name(name: str) -> None:
     _check_text(name, "name")
     if "+" in name or any(c.isspace() for c in name):
         raise NoteError(f"key name {name!r} contains a space or '+'", field="name")
+
+
+@functools.lru_cache(maxsize=1024)
+def _checked_name(name: str) -> None:
+    """:func:`_check_name`, remembered for names that passed (a log key signs a
+    checkpoint per append under one name; a refused name raises, which is not cached)."""
+    _check_name(name)
 
 
 def _b64decode(text: str, what: str) -> bytes:
@@ -257,7 +265,7 @@ def sign_note_multi(text: str, signers: Sequence[NoteSigner]) -> str:
     seen: set[tuple[str, bytes]] = set()
     lines = []
     for signer in signers:
-        _check_name(signer.name)
+        _checked_name(signer.name)
         if len(signer.key_id) != KEY_ID_SIZE:
             raise NoteError("a key id is 4 bytes", field="key_id")
         if (signer.name, signer.key_id) in seen:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from ledger.canonical import b64decode, canonical_json, check_strings
+from ledger.canonical import b64decode, check_strings, encode_plain
 from ledger.errors import InvalidInput, UnknownKind
 from ledger.fields import MAX_AMOUNT, Obj, read_date
 from ledger.policy import ROLES, Policy, Role, parse_policy
@@ -191,9 +191,14 @@ class Payload:
 
     def canonical(self) -> bytes:
         """The RFC 8785 bytes of ``raw`` (what the signatures cover, after the domain)."""
-        if self._canonical is not None:
-            return self._canonical
-        return canonical_json(self.raw)
+        data = self._canonical
+        if data is None:  # ``raw`` is not changed after parsing: encode it once
+            # Every payload is made by parse_payload, whose readers name-check every
+            # member and range-check every integer (±2^53 at most): the standard
+            # library's encoder writes its JCS bytes (ledger.canonical._plain).
+            data = encode_plain(self.raw)
+            object.__setattr__(self, "_canonical", data)
+        return data
 
     def with_canonical(self, data: bytes) -> Payload:
         """Remember ``data`` as :meth:`canonical`; the caller vouches it is

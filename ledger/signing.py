@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidSignature as _CryptoInvalid
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ledger.canonical import b64decode, b64encode, canonical_json
+from ledger.canonical import b64decode, b64encode, canonical_json, check_text
 from ledger.errors import InvalidInput, InvalidSignature
 from ledger.fields import Obj
 from ledger.payload import author_key_id
@@ -48,6 +48,10 @@ class Signature:
         return {"key": self.key, "sig": b64encode(self.sig)}
 
 
+KEY_ID_LENGTH = 16
+_SIGNATURE_FIELDS = frozenset({"key", "sig"})
+
+
 def parse_signatures(value: Any, path: str = "signatures") -> tuple[Signature, ...]:
     """Read ``[{"key", "sig"}]``; order is kept, duplicates are judged by the validator."""
     if not isinstance(value, list):
@@ -56,8 +60,15 @@ def parse_signatures(value: Any, path: str = "signatures") -> tuple[Signature, .
         raise InvalidInput(f"{path}: at most {MAX_SIGNATURES} signatures", field=path)
     out = []
     for i, item in enumerate(value):
+        if type(item) is dict and item.keys() == _SIGNATURE_FIELDS:  # the usual shape
+            key = item["key"]
+            if type(key) is str and len(key) == KEY_ID_LENGTH:  # as Obj.str would check
+                check_text(key, f"{path}[{i}].key")
+                sig = b64decode(item["sig"], f"{path}[{i}].sig", length=64)
+                out.append(Signature(key=key, sig=sig))
+                continue
         o = Obj(item, f"{path}[{i}]", {"key", "sig"}, set())
-        key = o.str("key", max_len=16, min_len=16)
+        key = o.str("key", max_len=KEY_ID_LENGTH, min_len=KEY_ID_LENGTH)
         out.append(Signature(key=key, sig=b64decode(o.raw("sig"), o.at("sig"), length=64)))
     return tuple(out)
 

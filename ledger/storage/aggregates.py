@@ -130,10 +130,9 @@ class Accumulator:
 
 # -- maintenance on append --------------------------------------------------------------------
 
-_UPSERT = (
-    "INSERT INTO period_totals (estate_id, dim, name, span, period,"
-    " entries, trust_delta, income, spending, amount) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (estate_id, dim, name, span, period) DO UPDATE SET"
+_COLUMNS = ("estate_id", "dim", "name", "span", "period", *FIELDS)
+_UPSERT_TAIL = (
+    "ON CONFLICT (estate_id, dim, name, span, period) DO UPDATE SET"
     " entries = period_totals.entries + excluded.entries,"
     " trust_delta = period_totals.trust_delta + excluded.trust_delta,"
     " income = period_totals.income + excluded.income,"
@@ -145,8 +144,8 @@ _UPSERT = (
 def write(raw: RawConnection, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
     """Add a batch's ``rows["fact"]`` and ``rows["posting"]`` to ``period_totals``.
 
-    One ``executemany`` upsert (``INSERT … ON CONFLICT DO UPDATE``, SQLite ≥ 3.24 and
-    PostgreSQL) in the caller's transaction; the other keys of ``rows`` are ignored.
+    One multi-row upsert (``INSERT … VALUES … ON CONFLICT DO UPDATE``, SQLite ≥ 3.24
+    and PostgreSQL) in the caller's transaction; the other keys of ``rows`` are ignored.
     Every entry with postings has a fact, and the figures are taken per fact.
     """
     facts = rows.get("fact")
@@ -165,7 +164,7 @@ def write(raw: RawConnection, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -
         for estate, a in acc.items()
         for key, figures in sorted(a.rows().items())
     ]
-    raw.many(_UPSERT, params)
+    raw.insert("period_totals", _COLUMNS, params, _UPSERT_TAIL)  # keys are distinct: one dict
 
 
 # -- date ranges as rows ----------------------------------------------------------------------

@@ -11,14 +11,13 @@ The caller commits; nothing is visible until then, so a failure leaves nothing.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import URL, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ledger.canonical import b64encode, canonical_json
@@ -37,6 +36,7 @@ from ledger.payload import (
 )
 from ledger.signing import Signature, parse_signatures, sort_signatures
 from ledger.storage import aggregates
+from ledger.storage.db import database_name
 from ledger.storage.models import (
     EstateRow,
     LogKeyRow,
@@ -136,13 +136,7 @@ _INSERTS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("checkpoint", "checkpoints", ("estate_id", "size", "root", "note", "signed_at")),
     )
 }
-_INSERT_SQL = {
-    name: (
-        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",  # noqa: S608 (fixed names)
-        itemgetter(*cols),
-    )
-    for name, (table, cols) in _INSERTS.items()
-}
+_INSERT_ROWS = {name: (table, cols, itemgetter(*cols)) for name, (table, cols) in _INSERTS.items()}
 _REVOKE_KEY = "UPDATE author_keys SET revoked_seq = ? WHERE estate_id = ? AND key_id = ?"
 _CLOSE_ACCOUNT = "UPDATE accounts SET closed_seq = ? WHERE estate_id = ? AND name = ?"
 _SET_SIZE = "UPDATE estates SET size = ? WHERE estates.id = ?"
@@ -246,6 +240,8 @@ class Appender:
         signer: Signer | Callable[[EstateState], Signer],
         clock: Clock = utcnow,
         note_for: Callable[[int, bytes], str] | None = None,
+        *,
+        raw: RawConnection | None = None,
     ) -> None:
         """``signer``: the log key, or a function giving it for the locked estate row.
         ``note_for(size, root)``: the checkpoint note to store instead of signing one
@@ -255,6 +251,7 @@ class Appender:
         self._signer = signer
         self.clock = clock
         self.note_for = note_for
+        self.raw = raw  # the statements' connection, if not the session's
         self.pending_proposals = True  # until a read says no proposal of the batch waits
 
     def append(
@@ -267,7 +264,7 @@ class Appender:
         keys and the accounts posted to) go out together: on PostgreSQL in one
         pipeline, one round trip.
         """
-        raw = RawConnection(self.session)
+        raw = self.raw or RawConnection(self.session)
         ids = list(dict.fromkeys(item.payload.id for item in items))
         key_ids = sorted({s.key for item in items for s in item.signatures})
         names = sorted(
@@ -280,7 +277,7 @@ class Appender:
         )
         with raw.pipeline():
             if locked is None:
-                if not raw.postgres:
+                if not raw.postgres and not raw.write_locked:
                     raw.send(_TAKE_WRITE_LOCK_SQL, ())
                 lock = raw.send(_LOCK_PG if raw.postgres else _LOCK_SQLITE, (self.estate,))
             last = raw.send(_LAST, (self.estate, TRUST_ACCOUNT, self.estate, self.estate))
@@ -408,10 +405,10 @@ class Appender:
         policy_changed: bool,
     ) -> None:
         """Every row of the batch, its checkpoint and the new head (executemany per table)."""
-        for name, (sql, columns) in _INSERT_SQL.items():
+        for name, (table, columns, values) in _INSERT_ROWS.items():
             batch = rows.get(name)
             if batch:
-                raw.many(sql, [columns(r) for r in batch])
+                raw.insert(table, columns, [values(r) for r in batch])
         raw.many(_REVOKE_KEY, [(seq, self.estate, k) for k, seq in rows.get("revoke_key", [])])
         raw.many(
             _CLOSE_ACCOUNT, [(seq, self.estate, n) for n, seq in rows.get("close_account", [])]
@@ -425,12 +422,7 @@ class Appender:
 
 
 def _database(session: Session) -> str:
-    return _url_text(session.get_bind().engine.url)
-
-
-@functools.lru_cache(maxsize=64)
-def _url_text(url: URL) -> str:
-    return str(url)
+    return database_name(session.get_bind().engine)
 
 
 _KEYS_LIMIT = 10_000

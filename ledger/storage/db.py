@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
@@ -19,6 +20,20 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+SQLITE_IMMEDIATE = "sqlite_immediate"
+"""Execution option: on SQLite, begin the connection's transactions with ``BEGIN IMMEDIATE``."""
+
+_names: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
+
+
+def database_name(engine: Engine) -> str:
+    """``str(engine.url)``, computed once per engine: the key of the per-process caches
+    (heads, public keys, tree nodes) that several engines on one database share."""
+    name = _names.get(engine)
+    if name is None:
+        name = _names[engine] = str(engine.url)
+    return name
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -43,7 +58,11 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # Straight to the driver: through exec_driver_sql this cost more than the append's
+        # reads. A connection with execution option ``sqlite_immediate`` takes the write
+        # lock at once (see LedgerService.writing).
+        immediate = conn.get_execution_options().get(SQLITE_IMMEDIATE)
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -26,11 +26,11 @@ from collections.abc import Sequence
 from typing import cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, SessionTransaction
 
 from ledger.errors import StorageError
 from ledger.merkle import NodeIndex
+from ledger.storage.db import database_name
 from ledger.storage.rawsql import RawConnection
 
 CACHED_LEVEL = 6
@@ -99,16 +99,11 @@ class NodeCache:
 
 
 _node_cache = NodeCache(CACHE_LIMIT)
-_databases: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
 _connections: WeakKeyDictionary[SessionTransaction, RawConnection] = WeakKeyDictionary()
 
 
 def log_key(session: Session, estate: str, created_at: str) -> LogKey:
-    engine = session.get_bind().engine
-    url = _databases.get(engine)
-    if url is None:
-        url = _databases[engine] = str(engine.url)
-    return (url, estate, created_at)
+    return (database_name(session.get_bind().engine), estate, created_at)
 
 
 @functools.lru_cache(maxsize=_COMPOUND_LIMIT)

@@ -265,3 +265,21 @@ def test_without_verifying_processes(make_client: Any, estate: EstateFactory) ->
     finally:
         POOL.configure(2)
         assert POOL.wait_ready(120)
+
+
+def test_a_started_server_tunes_the_garbage_collector_once(client: TestClient) -> None:
+    """After the first startup in a process the collector runs at GC_THRESHOLD with the
+    startup's objects frozen; a second app's startup freezes nothing more (tests start
+    many apps in one process, and frozen cycles would never be freed)."""
+    import gc
+
+    from api.app import GC_THRESHOLD, create_app
+
+    with client:  # runs the startup (lifespan)
+        assert client.get("/healthz").status_code == 200
+    assert gc.get_threshold() == GC_THRESHOLD
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    with TestClient(create_app(service=client.app.state.service)) as other:
+        assert other.get("/healthz").status_code == 200
+    assert gc.get_freeze_count() <= frozen  # frozen objects may still be freed

@@ -339,3 +339,29 @@ def test_keys_beyond_the_bmp_sort_by_utf16_and_take_the_slow_path():
     assert out == rfc8785.dumps(value)
     # UTF-16: U+1F600 is D83D DE00, below FFEE; by code point it would come last.
     assert out.index("\U0001f600".encode()) < out.index("\uffee".encode())
+
+
+def _outcome(read: object) -> object:
+    try:
+        return ("ok", read())  # type: ignore[operator]
+    except InvalidInput as e:
+        return ("error", type(e), str(e))
+
+
+@pytest.mark.parametrize("depth", range(MAX_DEPTH - 2, MAX_DEPTH + 4))
+def test_parse_json_judges_depth_and_text_as_check_strings_does(depth: int) -> None:
+    """parse_json skips check_strings when the bytes show the strings are text and the
+    nesting shallow; every shape around the limit must be judged as check_strings would."""
+    import json
+
+    docs = [
+        _nested(depth),
+        b"[" * depth + b"1" + b"]" * depth,
+        b'{"a":' * depth + b'"x"' + b"}" * depth,
+        b'{"a":' * depth + b'"\xe7\x89\xa9 e\xcc\x81"' + b"}" * depth,  # not NFC
+        b'[{"k":"[[[{{","v":' * depth + b"0" + b"}]" * depth,  # brackets inside strings
+    ]
+    for doc in docs:
+        value = json.loads(doc)
+        expected = _outcome(lambda value=value: (check_strings(value), value)[1])
+        assert _outcome(lambda doc=doc: parse_json(doc)) == expected, doc

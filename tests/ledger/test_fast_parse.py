@@ -371,3 +371,66 @@ def outcome_of(f: Callable[[Any], Any], arg: Any) -> tuple[Any, ...]:
         return ("ok", f(arg))
     except Exception as e:
         return ("error", type(e), str(e))
+
+
+def test_leaf_bytes_splice_is_the_canonical_encoding() -> None:
+    """:meth:`Entry.leaf_bytes` splices the payload's canonical bytes into the entry;
+    it must equal JCS of the whole entry object, for every entry the readers accept."""
+    seen = 0
+    for value in ENTRIES:
+        for v in [value, *variants(value)]:
+            try:
+                entry = ledger.entry.parse_entry(v)
+            except Exception:
+                continue
+            fresh = ledger.entry.Entry(
+                entry.seq,
+                entry.prev,
+                entry.recorded_at,
+                parse_payload(v["payload"]),
+                entry.signatures,
+            )
+            assert fresh.leaf_bytes() == canonical_json(fresh.to_json()), v
+            seen += 1
+    assert seen > len(ENTRIES)
+
+
+def _strict_signatures(value: Any, path: str = "signatures") -> tuple[Any, ...]:
+    """parse_signatures as written before its fast path: every item through ``Obj``."""
+    from ledger.fields import Obj
+    from ledger.signing import Signature
+
+    if len(value) > 16:
+        raise InvalidInput("unused")  # not reached: the inputs below are short
+    out = []
+    for i, item in enumerate(value):
+        o = Obj(item, f"{path}[{i}]", {"key", "sig"}, set())
+        key = o.str("key", max_len=16, min_len=16)
+        out.append(Signature(key=key, sig=b64decode(o.raw("sig"), o.at("sig"), length=64)))
+    return tuple(out)
+
+
+def test_signatures_read_alike() -> None:
+    from ledger.signing import parse_signatures
+
+    good = {"key": "0123456789abcdef", "sig": base64.b64encode(bytes(range(64))).decode()}
+    keys: list[Any] = [
+        "0123456789abcdef",
+        "0123456789abcde",
+        "0123456789abcdefg",
+        5,
+        None,
+        "0123456789abcd\x00f",
+        "0123456789abcdé",
+        "0123456789abcde\u0301",
+        "é123456789abcdef",
+        "\ud800123456789abcde",
+    ]
+    sigs: list[Any] = [good["sig"], good["sig"][:-4], "!" * 88, 5, None, good["sig"] + "="]
+    items: list[Any] = [good, {**good, "x": 1}, {"key": good["key"]}, [good], "s", None]
+    items += [{"key": k, "sig": s} for k in keys for s in sigs]
+    for item in items:
+        for value in ([item], [good, item]):
+            assert outcome_of(parse_signatures, value) == outcome_of(_strict_signatures, value), (
+                value
+            )
