@@ -16,7 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import logs, problems
 from api.auth import FailureLimiter
-from api.edge import EdgeMiddleware, loggable_path
+from api.edge import DirectRoute, EdgeMiddleware, loggable_path
 from api.preverify import POOL
 from api.ratelimit import RateLimiter
 from api.settings import Settings
@@ -100,9 +100,6 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
         expose_headers=["X-Request-Id"],
     )
 
-    # Outermost (added last): every answer, errors included, carries the request id.
-    app.add_middleware(EdgeMiddleware)
-
     from api import (
         pages,
         routes_operator,
@@ -113,6 +110,11 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
         routes_tiles,
         routes_write,
     )
+
+    # Outermost (added last): every answer, errors included, carries the request id.
+    # The signed post, the hot write path, is answered there (see DirectRoute).
+    post = routes_write.POST_ENTRY
+    app.add_middleware(EdgeMiddleware, direct=[DirectRoute("POST", post.path, post.endpoint)])
 
     app.include_router(routes_public.router)
     app.include_router(routes_write.router)

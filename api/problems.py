@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from ledger.errors import LedgerError
 
@@ -121,6 +122,44 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+ANSWERED = (LedgerError, Problem, RequestValidationError, StarletteHTTPException, OperationalError)
+"""The failures with a problem type of their own (:func:`response_for`)."""
+
+
+def response_for(exc: Exception) -> JSONResponse | None:
+    """The problem answering ``exc``, for every failure with its own problem type;
+    None for anything else (an internal error: see ``install``)."""
+    if isinstance(exc, LedgerError):
+        extra = {
+            k: _plain(v)
+            for k, v in exc.data.items()
+            if k in ("index", "seq", "role", "rule", "key")
+        }
+        return problem(exc.code, exc.message, field=exc.field, **extra)
+    if isinstance(exc, Problem):
+        return problem(exc.code, exc.detail, field=exc.field, **exc.extra)
+    if isinstance(exc, RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        return problem("invalid-input", f"{loc}: {first.get('msg', 'invalid')}", field=loc or None)
+    if isinstance(exc, StarletteHTTPException):
+        code = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
+            exc.status_code, "invalid-input"
+        )
+        return problem(code, str(exc.detail), status=exc.status_code)
+    if isinstance(exc, OperationalError):
+        log.warning("database unavailable: %s", str(exc).splitlines()[0])
+        return problem("unavailable", "the database is not reachable; try again shortly")
+    return None
+
+
+async def _answer(request: Request, exc: Exception) -> Response:
+    response = response_for(exc)
+    if response is None:  # registered only for the kinds response_for answers
+        raise exc
+    return response
+
+
 def install(app: FastAPI) -> None:
     from api.schemas import document_problems
 
@@ -133,36 +172,8 @@ def install(app: FastAPI) -> None:
 
     app.openapi = openapi_with_problems  # type: ignore[method-assign]
 
-    @app.exception_handler(LedgerError)
-    async def _ledger(request: Request, exc: LedgerError) -> JSONResponse:
-        extra = {
-            k: _plain(v)
-            for k, v in exc.data.items()
-            if k in ("index", "seq", "role", "rule", "key")
-        }
-        return problem(exc.code, exc.message, field=exc.field, **extra)
-
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem(exc.code, exc.detail, field=exc.field, **exc.extra)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        return problem("invalid-input", f"{loc}: {first.get('msg', 'invalid')}", field=loc or None)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
-            exc.status_code, "invalid-input"
-        )
-        return problem(code, str(exc.detail), status=exc.status_code)
-
-    @app.exception_handler(OperationalError)
-    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", str(exc).splitlines()[0])
-        return problem("unavailable", "the database is not reachable; try again shortly")
+    for kind in ANSWERED:
+        app.add_exception_handler(kind, _answer)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from api import schemas
@@ -86,6 +87,10 @@ async def post_entry(estate: str, request: Request) -> Response:
     svc: LedgerService = state.service
     result = await run_in_threadpool(svc.append_one, estate, item)
     return json_response(entry_body(result.entry.seq, result.leaf), 201 if result.created else 200)
+
+
+POST_ENTRY = next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is post_entry)
+"""The route of :func:`post_entry` (the edge answers it directly: ``api.app``)."""
 
 
 @router.post(

@@ -283,3 +283,89 @@ def test_a_started_server_tunes_the_garbage_collector_once(client: TestClient) -
     with TestClient(create_app(service=client.app.state.service)) as other:
         assert other.get("/healthz").status_code == 200
     assert gc.get_freeze_count() <= frozen  # frozen objects may still be freed
+
+
+# -- the signed post answered by the edge (api.edge.DirectRoute) -----------------------------
+
+
+def _bodies(f: EstateFactory) -> dict[str, bytes]:
+    """Requests whose answers do not depend on which of two posts comes first."""
+    good = wire(f.income(100))
+    spend = f.spend(50)
+    unsigned = {**wire(spend), "signatures": [wire(spend)["signatures"][0]]}
+    return {
+        "malformed": b'{"payload": ',
+        "empty": b"",
+        "not-object": b"[1, 2]",
+        "float": json.dumps({**good, "payload": {**good["payload"], "v": 1.0}}).encode(),
+        "not-nfc": json.dumps({**good, "payload": {**good["payload"], "memo": "e\u0301"}}).encode(),
+        "bad-utf8": b'{"payload": "\xff"}',
+        "unknown-field": json.dumps({**good, "extra": 1}).encode(),
+        "missing-signature": json.dumps(unsigned).encode(),
+        "forged": json.dumps(
+            {**good, "signatures": [{**good["signatures"][0], "sig": "A" * 86 + "=="}]}
+        ).encode(),
+    }
+
+
+def test_the_edge_answers_a_post_as_the_application_would(
+    estate_client: tuple[TestClient, EstateFactory], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every refusal answered by the edge is byte for byte the application's answer for
+    the same request (which a request naming an ``Origin`` still gets: CORS decorates it)."""
+    import api.edge
+
+    client, f = estate_client
+    taken: list[str] = []
+    real = api.edge.EdgeMiddleware._answer
+
+    async def counted(self: Any, route: Any, params: Any, *args: Any) -> None:
+        taken.append(params["estate"])
+        await real(self, route, params, *args)
+
+    monkeypatch.setattr(api.edge.EdgeMiddleware, "_answer", counted)
+    url = f"/v1/estates/{f.id}/entries"
+    cases = {**_bodies(f), "no-estate": json.dumps(wire(f.income(1))).encode()}
+    for name, body in cases.items():
+        target = url.replace(f.id, "no-such-estate") if name == "no-estate" else url
+        headers = {"content-type": "application/json", "x-request-id": "fixed-id"}
+        direct = client.post(target, content=body, headers=headers)
+        framework = client.post(target, content=body, headers={**headers, "origin": "https://x"})
+        assert direct.status_code == framework.status_code >= 400, (name, direct.text)
+        assert direct.content == framework.content, name
+        assert direct.headers["content-type"] == "application/problem+json"
+        assert direct.headers["x-request-id"] == "fixed-id"
+        assert "access-control-allow-origin" not in direct.headers
+        assert framework.headers["access-control-allow-origin"] == "*"
+    assert len(taken) == len(cases)  # the requests without Origin, and only those
+
+    item = wire(f.income(7))
+    first = client.post(url, json=item)
+    again = client.post(url, json=item, headers={"origin": "https://x"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.content == again.content
+    assert client.post(f"{url}:batch", json={"items": [wire(f.income(8))]}).status_code == 201
+    assert len(taken) == len(cases) + 1  # the batch went through the application
+
+
+def test_an_internal_error_on_the_edge_route_is_the_server_error_answer(
+    make_client: Any, estate: EstateFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.app import create_app
+    from api.settings import Settings
+
+    f = estate
+    client = make_client()
+    service = client.app.state.service
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the disk caught fire")
+
+    monkeypatch.setattr(service, "append_one", broken)
+    app = create_app(Settings(data_dir=client.app.state.settings.data_dir, write_rate=0), service)
+    with TestClient(app, raise_server_exceptions=False) as plain:
+        r = plain.post(f"/v1/estates/{f.id}/entries", json=wire(f.income(1)))
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == "/problems/internal-error"
+    assert "fire" not in r.text
