@@ -236,8 +236,9 @@ class LedgerService:
         """Append one payload, committed together with concurrent single appends to
         the same estate (group commit); answered after the commit, with its own error.
         The caller's thread verifies the signatures first, in parallel with the others."""
-        self._verify_ahead(estate, [item])
-        return self.grouper.append(estate, item, salts)
+        return self.grouper.append(
+            estate, item, salts, before=lambda: self._verify_ahead(estate, [item])
+        )
 
     @contextmanager
     def reader(self, estate: str) -> Iterator[LogReader]:

@@ -10,6 +10,8 @@ log verifies, and some transactions carried more than one payload.
 from __future__ import annotations
 
 import threading
+import time
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -86,3 +88,56 @@ def test_an_error_for_the_whole_group_reaches_every_caller(estate: EstateFactory
     with pytest.raises(LedgerError) as e:
         estate.service.append_one("no-such-estate", estate.income(5))
     assert e.value.code == "not-found"
+
+
+# -- the leader waits (boundedly) for callers still doing their own work ---------------------
+
+
+def _recording_grouper(delay: float) -> tuple[Any, list[list[str]]]:
+    from ledger.storage.groupcommit import GroupCommitter
+
+    groups: list[list[str]] = []
+
+    def append(estate: str, items: Any, salts: Any) -> list[Any]:
+        groups.append([i for i in items])
+        return [f"entry of {i}" for i in items]
+
+    return GroupCommitter(append, delay=delay), groups
+
+
+def _announced(grouper: Any, item: str, work_seconds: float, started: threading.Event) -> Any:
+    def before() -> None:
+        started.set()
+        time.sleep(work_seconds)
+
+    return threading.Thread(target=grouper.append, args=("e", item, (), before))
+
+
+def test_a_leader_waits_for_an_announced_caller_to_join_its_group() -> None:
+    grouper, groups = _recording_grouper(delay=10.0)
+    started = threading.Event()
+    late = _announced(grouper, "B", 0.3, started)
+    late.start()
+    started.wait()
+    t = time.monotonic()
+    assert grouper.append("e", "A") == "entry of A"  # led the group, waited for B
+    late.join()
+    assert groups == [["A", "B"]]
+    assert 0.2 < time.monotonic() - t < 5
+
+
+def test_the_wait_is_bounded_and_a_lone_caller_never_waits() -> None:
+    grouper, groups = _recording_grouper(delay=0.05)
+    started = threading.Event()
+    late = _announced(grouper, "B", 1.0, started)
+    late.start()
+    started.wait()
+    t = time.monotonic()
+    grouper.append("e", "A")
+    assert time.monotonic() - t < 0.5  # gave up on B after the delay
+    late.join()
+    assert groups == [["A"], ["B"]]
+    lone, lone_groups = _recording_grouper(delay=10.0)
+    t = time.monotonic()
+    lone.append("e", "C", (), lambda: None)  # announced itself, then queued: no one to wait for
+    assert time.monotonic() - t < 1 and lone_groups == [["C"]]
