@@ -105,38 +105,36 @@ def _recording_grouper(delay: float) -> tuple[Any, list[list[str]]]:
     return GroupCommitter(append, delay=delay), groups
 
 
-def _announced(grouper: Any, item: str, work_seconds: float, started: threading.Event) -> Any:
+def _a_then_b(delay: float, b_works: float) -> tuple[list[list[str]], float]:
+    """B announces itself and works ``b_works`` seconds; meanwhile A appends and leads.
+    The groups appended, and how long A's append took."""
+    grouper, groups = _recording_grouper(delay)
+    started = threading.Event()
+
     def before() -> None:
         started.set()
-        time.sleep(work_seconds)
+        time.sleep(b_works)
 
-    return threading.Thread(target=grouper.append, args=("e", item, (), before))
+    late = threading.Thread(target=grouper.append, args=("e", "B", (), before))
+    late.start()
+    started.wait()
+    t = time.monotonic()
+    assert grouper.append("e", "A") == "entry of A"
+    took = time.monotonic() - t
+    late.join()
+    return groups, took
 
 
 def test_a_leader_waits_for_an_announced_caller_to_join_its_group() -> None:
-    grouper, groups = _recording_grouper(delay=10.0)
-    started = threading.Event()
-    late = _announced(grouper, "B", 0.3, started)
-    late.start()
-    started.wait()
-    t = time.monotonic()
-    assert grouper.append("e", "A") == "entry of A"  # led the group, waited for B
-    late.join()
+    groups, took = _a_then_b(delay=10.0, b_works=0.3)
     assert groups == [["A", "B"]]
-    assert 0.2 < time.monotonic() - t < 5
+    assert 0.2 < took < 5
 
 
 def test_the_wait_is_bounded_and_a_lone_caller_never_waits() -> None:
-    grouper, groups = _recording_grouper(delay=0.05)
-    started = threading.Event()
-    late = _announced(grouper, "B", 1.0, started)
-    late.start()
-    started.wait()
-    t = time.monotonic()
-    grouper.append("e", "A")
-    assert time.monotonic() - t < 0.5  # gave up on B after the delay
-    late.join()
+    groups, took = _a_then_b(delay=0.05, b_works=1.0)
     assert groups == [["A"], ["B"]]
+    assert took < 0.5  # gave up on B after the delay
     lone, lone_groups = _recording_grouper(delay=10.0)
     t = time.monotonic()
     lone.append("e", "C", (), lambda: None)  # announced itself, then queued: no one to wait for
