@@ -6,7 +6,6 @@ routes; it holds no other state, so any number of processes can serve one databa
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from api.edge import DirectRoute, EdgeMiddleware, loggable_path
 from api.preverify import POOL
 from api.ratelimit import RateLimiter
 from api.settings import Settings
+from ledger import collector
 from ledger.storage.service import LedgerService
 
 __all__ = ["create_app", "loggable_path"]
@@ -34,34 +34,10 @@ Errors are RFC 9457 `application/problem+json` with a stable `type`.
 """
 
 
-GC_THRESHOLD = (10_000, 10, 10)
-"""The cyclic garbage collector's thresholds in a server process (CPython's: 700, 10, 10).
-
-A batch import allocates a few hundred thousand containers; at the default first
-threshold the collector ran a full collection (a walk of the whole heap: tens of
-milliseconds) several times per batch. Memory is freed by reference counting as
-before; only reference cycles wait longer."""
-
-_gc_tuned = False
-
-
-def tune_gc() -> None:
-    """Once per process, at the first startup: everything allocated so far (modules,
-    the application, the settings) moves to the collector's permanent generation, which
-    it no longer walks, and the thresholds become :data:`GC_THRESHOLD`."""
-    global _gc_tuned
-    if _gc_tuned:
-        return
-    _gc_tuned = True
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     POOL.start()  # the batch import's signature verifiers, ready before the first batch
-    tune_gc()
+    collector.tune_process()  # a server imports batches all its life (ledger.collector)
     yield
 
 

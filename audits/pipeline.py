@@ -24,6 +24,7 @@ from audits.analyse import AnalysedChunk, Chunk, NoteTask, analyse_chunk
 from audits.logkeys import key_for, origin_of_key
 from audits.sources import AuditSource, DerivedRows, Leaf, LogKey, StoredCheckpoint
 from audits.speculate import Snapshot
+from ledger import collector
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ def make_pool(workers: int) -> ProcessPoolExecutor:
     its open database connections with the children."""
     methods = multiprocessing.get_all_start_methods()
     method = "forkserver" if "forkserver" in methods else "spawn"
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    context = multiprocessing.get_context(method)
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=collector.tune_process)
 
 
 def analysed(

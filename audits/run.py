@@ -48,6 +48,7 @@ from audits.sources import AuditSource, DerivedRows, SourceError, StoredCheckpoi
 from audits.speculate import Snapshot, agrees
 from audits.state import AuditState, Verdict, judge
 from audits.vouchers import VoucherCheck
+from ledger import collector
 from ledger.entry import parse_leaf
 from ledger.merkle import HASH_SIZE
 
@@ -407,7 +408,8 @@ def run_audit(source: AuditSource, options: AuditOptions = AuditOptions()) -> Au
         raise SourceError(f"this {source.kind} holds no estate to audit")
     pools, sink = Pools(options.workers or default_workers()), FindingSink()
     try:
-        results = [audit_estate(source, e, options, sink, pools) for e in wanted]
+        with collector.tuned():  # allocation-heavy: see ledger.collector
+            results = [audit_estate(source, e, options, sink, pools) for e in wanted]
     finally:
         pools.close()
     return AuditReport(

@@ -51,6 +51,7 @@ from audits.db import DatabaseSource
 from audits.pipeline import default_workers
 from audits.run import AuditOptions, run_audit
 from bench.common import ORIGIN_HOST, OUT, BenchEstate, Result, median, spread
+from ledger import collector
 from ledger.canonical import canonical_json
 from ledger.signing import PAYLOAD_DOMAIN, AuthorKey
 from ledger.storage.appender import SignedPayload
@@ -184,7 +185,10 @@ def load_leaves(url: str, data: Path) -> list[bytes]:
 def time_limit(leaves: Sequence[bytes], keys: dict[str, bytes], workers: int) -> float:
     began = time.perf_counter()
     chunks = [leaves[i : i + BATCH] for i in range(0, len(leaves), BATCH)]
-    with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
+    # The same collector settings as the audit's workers (ledger.collector), so that
+    # neither side is charged for garbage collection the other is spared.
+    pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=collector.tune_process)
+    with pool:
         done = sum(pool.map(limit_chunk, chunks, [keys] * len(chunks)))
     if done != len(leaves):
         raise RuntimeError("the limit did not see every leaf")

@@ -268,16 +268,17 @@ def test_without_verifying_processes(make_client: Any, estate: EstateFactory) ->
 
 
 def test_a_started_server_tunes_the_garbage_collector_once(client: TestClient) -> None:
-    """After the first startup in a process the collector runs at GC_THRESHOLD with the
+    """After the first startup in a process the collector runs at THRESHOLDS with the
     startup's objects frozen; a second app's startup freezes nothing more (tests start
     many apps in one process, and frozen cycles would never be freed)."""
     import gc
 
-    from api.app import GC_THRESHOLD, create_app
+    from api.app import create_app
+    from ledger.collector import THRESHOLDS
 
     with client:  # runs the startup (lifespan)
         assert client.get("/healthz").status_code == 200
-    assert gc.get_threshold() == GC_THRESHOLD
+    assert gc.get_threshold() == THRESHOLDS
     frozen = gc.get_freeze_count()
     assert frozen > 0
     with TestClient(create_app(service=client.app.state.service)) as other:
