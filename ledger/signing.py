@@ -157,10 +157,26 @@ VERIFIED = VerifiedMemo(capacity=1 << 14)
 """Triples verified ahead of the ledger's check (16,384: the signatures of a few batches)."""
 
 
+_PUBLIC_KEYS: dict[bytes, Ed25519PublicKey] = {}
+"""Loaded public keys by their raw bytes (an estate has a handful; loading one costs
+about as much as hashing a leaf). Cleared when it grows past 4,096."""
+
+
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    """The key object for ``raw``; ``ValueError`` if it cannot be loaded (not kept)."""
+    key = _PUBLIC_KEYS.get(raw)
+    if key is None:
+        key = Ed25519PublicKey.from_public_bytes(raw)
+        if len(_PUBLIC_KEYS) >= 4096:
+            _PUBLIC_KEYS.clear()
+        _PUBLIC_KEYS[raw] = key
+    return key
+
+
 def _verifies(public_key: bytes, message: bytes, sig: bytes) -> bool:
     """Ed25519 verification; ``False`` also for a public key that is not a valid point."""
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(sig, message)
+        _public_key(public_key).verify(sig, message)
     except (_CryptoInvalid, ValueError):
         return False
     return True

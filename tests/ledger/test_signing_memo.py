@@ -124,3 +124,19 @@ def test_bounded_oldest_forgotten_first() -> None:
     memo.add(b"k" * 32, b"message 5", b"s" * 64)
     assert memo.verified(b"k" * 32, b"message 2", b"s" * 64)
     assert not memo.verified(b"k" * 32, b"message 3", b"s" * 64)
+
+
+def test_loaded_public_keys_are_kept_and_unloadable_keys_refused_each_time() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    private = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    sig = private.sign(b"message")
+    assert signing._verifies(public, b"message", sig)
+    assert public in signing._PUBLIC_KEYS
+    assert not signing._verifies(public, b"other", sig)
+    too_short = b"\x01" * 31  # cannot be loaded at all (ValueError): never kept
+    assert not signing._verifies(too_short, b"message", sig)
+    assert not signing._verifies(too_short, b"message", sig)
+    assert too_short not in signing._PUBLIC_KEYS
