@@ -335,7 +335,8 @@ def _rows_agree(
         if fact is not None:
             fact_rows.append((seq, *fact))
             fact_balances.append(balance)
-        refs += [(seq, sha) for sha in sorted(v.sha256 for v in p.vouchers)]
+        if p.vouchers:
+            refs += [(seq, sha) for sha in sorted(v.sha256 for v in p.vouchers)]
     found = rows.entry_rows
     if len(found) == len(entries):
         if list(found) != entries:

@@ -129,7 +129,7 @@ class TransactionBody:
     @property
     def bank_outflow(self) -> bool:
         """True when money leaves a trust bank account (the co-signed case)."""
-        return any(is_bank_account(p.account) and p.amount < 0 for p in self.postings)
+        return any(p.amount < 0 and is_bank_account(p.account) for p in self.postings)
 
 
 @dataclass(frozen=True)
