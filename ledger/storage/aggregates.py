@@ -144,8 +144,9 @@ _UPSERT_TAIL = (
 def write(raw: RawConnection, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
     """Add a batch's ``rows["fact"]`` and ``rows["posting"]`` to ``period_totals``.
 
-    One multi-row upsert (``INSERT … VALUES … ON CONFLICT DO UPDATE``, SQLite ≥ 3.24
-    and PostgreSQL) in the caller's transaction; the other keys of ``rows`` are ignored.
+    One upsert (``INSERT … ON CONFLICT DO UPDATE``, SQLite ≥ 3.24 and PostgreSQL, all
+    rows at once: :meth:`.RawConnection.insert`) in the caller's transaction; the other
+    keys of ``rows`` are ignored.
     Every entry with postings has a fact, and the figures are taken per fact.
     """
     facts = rows.get("fact")

@@ -406,7 +406,8 @@ class Appender:
         view: DbView,
         policy_changed: bool,
     ) -> None:
-        """Every row of the batch, its checkpoint and the new head (executemany per table)."""
+        """Every row of the batch, its checkpoint and the new head (one insert per table,
+        :meth:`.RawConnection.insert`)."""
         for name, (table, columns, values) in _INSERT_ROWS.items():
             batch = rows.get(name)
             if batch:

@@ -141,11 +141,11 @@ class RawConnection:
 
         SQLite: ``VALUES (…), (…), …``, :data:`VALUES_ROWS` rows a statement, about half
         the cost of ``executemany`` for the 20-odd rows of an append's totals.
-        PostgreSQL: ``SELECT * FROM unnest(%s::type[], …)``, one array per column: one
-        statement of fixed text whatever the number of rows, which psycopg converts
-        once and the server prepares once (psycopg's Python cost per row of an
-        ``executemany`` was most of an append's time; a ``VALUES`` list of more than 50
-        parameters psycopg parses anew every time).
+        PostgreSQL: a ``VALUES`` list up to :data:`_PG_VALUES_PARAMS` parameters (psycopg
+        parses a longer statement anew every time); beyond, ``SELECT * FROM
+        unnest(%s::type[], …)``, one array per column, a statement of fixed text whatever
+        the number of rows (psycopg's Python cost per row of an ``executemany`` was most
+        of an append's time).
         ``tail`` may be an ``ON CONFLICT`` clause: rows must then differ in its key.
         """
         if not rows:
