@@ -6,7 +6,6 @@ import base64
 import json
 from collections.abc import Sequence
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,8 +30,8 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.vectors import VECTORS
 
-VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors"
 RFC6962: dict[str, Any] = json.loads((VECTORS / "rfc6962.json").read_text("utf-8"))
 VECTOR_LEAVES = [bytes.fromhex(x) for x in RFC6962["leaves_hex"]]
 VECTOR_ROOTS = {int(n): bytes.fromhex(h) for n, h in RFC6962["roots_hex"].items()}

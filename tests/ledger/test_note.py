@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +25,8 @@ from ledger.note import (
     parse_vkey,
     sign_note,
 )
+from tests.vectors import VECTORS
 
-VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors"
 VECTOR: dict[str, Any] = json.loads((VECTORS / "signed-note.json").read_text("utf-8"))
 SIGNER = Signer.from_seed(VECTOR["name"], bytes.fromhex(VECTOR["ed25519_seed_hex"]))
 TEXT: str = VECTOR["text"]

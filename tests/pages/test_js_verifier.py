@@ -29,9 +29,10 @@ from ledger.merkle import (
 )
 from ledger.note import Signer
 from tests.pages.conftest import Phone
+from tests.vectors import VECTORS
 
 JS = Path(__file__).resolve().parent / "js"
-VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors"
+
 DISABLE_WEBCRYPTO_ED25519 = """
 (() => {
   const isEd = (alg) => alg === "Ed25519" || (alg && alg.name === "Ed25519");
