@@ -255,9 +255,16 @@ class Appender:
         self.pending_proposals = True  # until a read says no proposal of the batch waits
 
     def append(
-        self, items: Sequence[SignedPayload], locked: EstateState | None = None
+        self,
+        items: Sequence[SignedPayload],
+        locked: EstateState | None = None,
+        *,
+        commit: bool = False,
     ) -> list[Appended]:
         """Append ``items``; ``locked``: the estate row if the caller holds its lock already.
+        ``commit``: the caller writes nothing after this but the marking of pending
+        proposals (:attr:`pending_proposals`), so the transaction's ``COMMIT`` may go out
+        with the writes when none is pending (:meth:`.RawConnection.commit`).
 
         Without ``locked``, the lock and every read the batch needs (the log's last
         entry, payload ids already in the log or waiting as proposals, the signers'
@@ -370,6 +377,8 @@ class Appender:
             ]
             with raw.pipeline():
                 self._write_rows(raw, rows, view, policy_changed)
+                if commit and not self.pending_proposals:
+                    raw.commit()
             _remember(
                 self.session,
                 self.estate,

@@ -43,7 +43,7 @@ from ledger.storage.db import (
 from ledger.storage.groupcommit import GroupCommitter
 from ledger.storage.keyfiles import LogKeyStore
 from ledger.storage.models import EstateRow, HouseholdSaltRow, RedactionRow
-from ledger.storage.rawsql import RawConnection
+from ledger.storage.rawsql import RawConnection, explicit_transaction
 from ledger.storage.reader import LogReader
 from ledger.storage.view import DbView, EstateState
 from ledger.validate import MemoryState, check_append
@@ -112,11 +112,16 @@ class LedgerService:
         through a session's own transaction, whose bookkeeping cost ≈ 50 µs an append
         (more than SQLite takes for the append's reads). The session never commits the
         connection's transaction; it only rolls it back with its own on error.
+        On PostgreSQL the raw connection runs the transaction
+        (:func:`~ledger.storage.rawsql.explicit_transaction`): its first statement must
+        go through ``raw``, and the appender queues ``COMMIT`` with its writes when the
+        caller has nothing more to write.
         """
         with self.engine.connect() as conn:
             conn.execution_options(**{SQLITE_IMMEDIATE: True})
             with (
                 conn.begin(),
+                explicit_transaction(conn) as raw,
                 Session(
                     bind=conn,
                     join_transaction_mode="rollback_only",
@@ -124,7 +129,6 @@ class LedgerService:
                     autoflush=False,
                 ) as session,
             ):
-                raw = RawConnection(conn)
                 raw.write_locked = not raw.postgres
                 yield session, raw
 
@@ -189,7 +193,7 @@ class LedgerService:
             # first and then writes fails with "database is locked" (no busy wait) once
             # another writer has committed since its read (WAL snapshot).
             appender = Appender(s, estate, self._signer, self.clock, raw=raw)
-            out = appender.append(items)
+            out = appender.append(items, commit=not salts)
             if salts:  # a retried post brings its salts again: store each once
                 known = set(
                     s.scalars(
