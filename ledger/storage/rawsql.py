@@ -55,13 +55,18 @@ def _values_sql(table: str, columns: tuple[str, ...], n: int, tail: str) -> str:
     return sql.rstrip()
 
 
-@functools.lru_cache(maxsize=64)
-def _unnest_sql(table: str, columns: tuple[str, ...], tail: str) -> str:
-    """``?`` placeholders (rendered ``%s``), each cast to its column's array type."""
+def _pg_types(table: str, columns: tuple[str, ...]) -> list[str]:
+    """The PostgreSQL type of each column's values (:data:`_PG_TYPE_OF`)."""
     from ledger.storage.models import Base  # the models import nothing of this module
 
     cols = Base.metadata.tables[table].c
-    arrays = ", ".join(f"?::{_ARRAY_OF[type(cols[c].type).__name__]}[]" for c in columns)
+    return [_PG_TYPE_OF[type(cols[c].type).__name__] for c in columns]
+
+
+@functools.lru_cache(maxsize=64)
+def _unnest_sql(table: str, columns: tuple[str, ...], tail: str) -> str:
+    """``?`` placeholders (rendered ``%s``), each cast to its column's array type."""
+    arrays = ", ".join(f"?::{t}[]" for t in _pg_types(table, columns))
     sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {tail}"  # noqa: S608 (the code's own names)
     return sql.rstrip()
 
@@ -70,29 +75,27 @@ def _unnest_sql(table: str, columns: tuple[str, ...], tail: str) -> str:
 def _json_sql(table: str, columns: tuple[str, ...], tail: str) -> str | None:
     """``INSERT … SELECT`` of the rows of one JSON array of arrays (``?`` rendered
     ``%s``), each value cast to its column's type; ``None`` if a column is ``bytea``."""
-    from ledger.storage.models import Base  # the models import nothing of this module
-
-    cols = Base.metadata.tables[table].c
-    values = []
-    for i, c in enumerate(columns):
-        element = _ARRAY_OF[type(cols[c].type).__name__]
-        if element == "bytea":
-            return None
-        values.append(f"(r->>{i})" + ("" if element == "text" else f"::{element}"))
-    select = "SELECT " + ", ".join(values) + " FROM json_array_elements(?::json) r"  # noqa: S608 (the code's own names)
+    types = _pg_types(table, columns)
+    if "bytea" in types:
+        return None
+    values = ", ".join(
+        f"(r->>{i})" + ("" if t == "text" else f"::{t}") for i, t in enumerate(types)
+    )
+    select = f"SELECT {values} FROM json_array_elements(?::json) r"  # noqa: S608 (the code's own names)
     sql = f"INSERT INTO {table} ({', '.join(columns)}) {select} {tail}"
     return sql.rstrip()
 
 
-_ARRAY_OF = {
+_PG_TYPE_OF = {
     "String": "text",
     "Text": "text",
     "BigInteger": "bigint",
     "Integer": "integer",
     "LargeBinary": "bytea",
 }
-"""PostgreSQL element type of an array parameter for a column of each SQLAlchemy type
-(text converts to the column's ``varchar(n)`` on insert, length still checked)."""
+"""PostgreSQL type of the values sent for a column of each SQLAlchemy type (as array
+elements or JSON casts; text converts to the column's ``varchar(n)`` on insert,
+length still checked)."""
 
 
 class RawConnection:
