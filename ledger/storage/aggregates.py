@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from ledger.payload import ACCOUNT_ROOTS
 from ledger.storage.models import PeriodTotalRow, PostingRow
-from ledger.storage.rawsql import RawConnection
+from ledger.storage.rawsql import Insert
 
 Key = tuple[str, str]
 """``(dim, name)``."""
@@ -141,17 +141,14 @@ _UPSERT_TAIL = (
 )
 
 
-def write(raw: RawConnection, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
-    """Add a batch's ``rows["fact"]`` and ``rows["posting"]`` to ``period_totals``.
-
-    One upsert (``INSERT … ON CONFLICT DO UPDATE``, SQLite ≥ 3.24 and PostgreSQL, all
-    rows at once: :meth:`.RawConnection.insert`) in the caller's transaction; the other
-    keys of ``rows`` are ignored.
+def upsert(rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> Insert:
+    """What a batch's ``rows["fact"]`` and ``rows["posting"]`` add to ``period_totals``:
+    one upsert (``INSERT … ON CONFLICT DO UPDATE``, SQLite ≥ 3.24 and PostgreSQL, all
+    rows at once, for :meth:`.RawConnection.insert` or :meth:`.RawConnection.write_all`;
+    no rows if the batch has no facts). The other keys of ``rows`` are ignored.
     Every entry with postings has a fact, and the figures are taken per fact.
     """
-    facts = rows.get("fact")
-    if not facts:
-        return
+    facts = rows.get("fact") or ()
     lines: dict[tuple[str, int], list[tuple[str, int]]] = {}
     for p in rows.get("posting", ()):
         lines.setdefault((p["estate_id"], p["seq"]), []).append((p["account"], p["amount"]))
@@ -165,7 +162,7 @@ def write(raw: RawConnection, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -
         for estate, a in acc.items()
         for key, figures in sorted(a.rows().items())
     ]
-    raw.insert("period_totals", _COLUMNS, params, _UPSERT_TAIL)  # keys are distinct: one dict
+    return ("period_totals", _COLUMNS, params, _UPSERT_TAIL)  # keys are distinct: one dict
 
 
 # -- date ranges as rows ----------------------------------------------------------------------

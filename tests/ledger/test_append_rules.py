@@ -34,7 +34,7 @@ from ledger.errors import (
 )
 from ledger.signing import AuthorKey, Signature
 from ledger.storage.appender import SignedPayload
-from ledger.storage.models import Base, EntryRow
+from ledger.storage.models import Base, EntryRow, KeyRow
 from ledger.storage.service import LedgerService
 from ledger.storage.verify import verify_estate
 from tests.factories import BANK, EstateFactory
@@ -280,6 +280,19 @@ def test_key_works_only_between_registration_and_revocation(estate: EstateFactor
     # The entry it signed while valid still verifies after the revocation.
     with estate.service.session() as s:
         assert verify_estate(s, estate.id).tree.size == revoked.entry.seq + 1
+
+
+def test_key_registered_and_revoked_in_one_batch(estate: EstateFactory) -> None:
+    """The revocation updates a row inserted by the same batch (on PostgreSQL the
+    batch's inserts are one statement, whose rows its own updates could not see)."""
+    new = AuthorKey.generate()
+    out = estate.append(register_key(estate, new), revoke_key(estate, new))
+    registered, revoked = (a.entry.seq for a in out)
+    with estate.service.session() as s:
+        row = s.get_one(KeyRow, (estate.id, new.key_id))
+        assert (row.added_seq, row.revoked_seq) == (registered, revoked)
+        assert verify_estate(s, estate.id).tree.size == revoked + 1
+    rejected(estate, estate.signed("transaction", income_body(300), new), error=RevokedKey)
 
 
 def test_key_registered_and_used_in_one_batch(estate: EstateFactory) -> None:

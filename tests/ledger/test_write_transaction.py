@@ -23,22 +23,22 @@ def _size(estate: EstateFactory) -> int:
         )
 
 
-def test_a_failing_write_leaves_nothing(estate: EstateFactory, monkeypatch: Any) -> None:
+def test_a_failing_write_leaves_nothing(estate: EstateFactory) -> None:
     """The last statement before COMMIT fails in the database: every row of the append
     (on PostgreSQL queued in the same pipeline as the failing statement and COMMIT) is
     rolled back."""
     estate.append(estate.income(10_000))
     before = _size(estate)
-    real_write = aggregates.write
+    real_write_all = RawConnection.write_all
 
-    def failing(raw: RawConnection, rows: Any) -> None:
-        real_write(raw, rows)
+    def failing(raw: RawConnection, inserts: Any, updates: Any) -> None:
+        real_write_all(raw, inserts, updates)
         raw.write("INSERT INTO no_such_table VALUES (1)", ())
 
-    monkeypatch.setattr(aggregates, "write", failing)
-    with pytest.raises(DBAPIError, match="no_such_table"):
-        estate.append(estate.income(222))
-    monkeypatch.setattr(aggregates, "write", real_write)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RawConnection, "write_all", failing)
+        with pytest.raises(DBAPIError, match="no_such_table"):
+            estate.append(estate.income(222))
     assert _size(estate) == before
     with estate.service.session() as s:
         n = s.execute(
@@ -100,3 +100,81 @@ def test_commit_goes_out_with_the_writes(estate: EstateFactory) -> None:
     assert sent[0] == "BEGIN" and sent[-1] == "COMMIT", sent
     assert sent.count("BEGIN") == 1 and sent.count("COMMIT") == 1
     assert all(status == 0 for status in commits)  # the driver's commit() found it idle
+
+
+def test_write_all_keeps_every_value(estate: EstateFactory) -> None:
+    """What :meth:`RawConnection.write_all` writes reads back equal on both engines
+    (on PostgreSQL every row passes through one JSON parameter): bytes of every value,
+    text beyond ASCII, integers near the 64-bit bounds, an ``ON CONFLICT`` tail,
+    and an update in the same statement."""
+    digest = bytes(range(256))[:32]
+    zeros = bytes(32)
+    big = 2**62 + 12345
+    totals = ("estate_id", "dim", "name", "span", "period", *aggregates.FIELDS)
+    tail = "ON CONFLICT (estate_id, dim, name, span, period) DO UPDATE SET amount = excluded.amount"
+    hashes = [(estate.id, 40, i, h) for i, h in enumerate([digest, zeros, b"\xff" * 32])]
+    with estate.service.engine.connect() as conn, conn.begin():
+        raw = RawConnection(conn)
+        raw.write_all(
+            [
+                ("tree_hashes", ("estate_id", "level", "idx", "hash"), hashes, ""),
+                (
+                    "period_totals",
+                    totals,
+                    [(estate.id, "测", "名 ✓ 🏠", "all", "", 1, -big, big, 0, -1)],
+                    "",
+                ),
+                ("redactions", ("estate_id",), [], ""),  # no rows: no member
+            ],
+            [("UPDATE estates SET name = ? WHERE id = ?", ("示范花园 “二期”", estate.id))],
+        )
+        raw.write_all(
+            [
+                (
+                    "period_totals",
+                    totals,
+                    [(estate.id, "测", "名 ✓ 🏠", "all", "", 0, 0, 0, 0, 7)],
+                    tail,
+                )
+            ],
+            [],
+        )
+        got = conn.execute(
+            text(
+                "SELECT idx, hash FROM tree_hashes WHERE estate_id = :e AND level = 40 ORDER BY idx"
+            ),
+            {"e": estate.id},
+        ).all()
+        assert [(i, bytes(h)) for i, h in got] == [(i, h) for _, _, i, h in hashes]
+        row = conn.execute(
+            text(
+                "SELECT name, entries, trust_delta, income, spending, amount FROM period_totals"
+                " WHERE estate_id = :e AND dim = '测'"
+            ),
+            {"e": estate.id},
+        ).one()
+        assert tuple(row) == ("名 ✓ 🏠", 1, -big, big, 0, 7)
+        name = conn.execute(text("SELECT name FROM estates WHERE id = :e"), {"e": estate.id})
+        assert name.scalar_one() == "示范花园 “二期”"
+        conn.rollback()
+
+
+def test_a_failing_member_of_the_writes_leaves_nothing(estate: EstateFactory) -> None:
+    """One table's rows break a constraint: the append's other rows (on PostgreSQL
+    members of the same statement) are not written either."""
+    estate.append(estate.income(10_000))
+    before = _size(estate)
+    real_upsert = aggregates.upsert
+
+    def null_dim(rows: Any) -> Any:
+        table, columns, params, tail = real_upsert(rows)
+        return table, columns, [(p[0], None, *p[2:]) for p in params], tail
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(aggregates, "upsert", null_dim)
+        with pytest.raises(DBAPIError):
+            estate.append(estate.income(222))
+    assert _size(estate) == before
+    with estate.service.session() as s:
+        assert verify_estate(s, estate.id).tree.size == before
+    assert estate.append(estate.income(333))[0].entry.seq == before
