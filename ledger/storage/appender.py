@@ -13,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ledger.canonical import b64encode, canonical_json
@@ -43,7 +44,7 @@ from ledger.storage.models import (
 )
 from ledger.storage.rawsql import Insert, RawConnection
 from ledger.storage.view import DbView, EstateState
-from ledger.validate import Effects, check_append
+from ledger.validate import AccountRecord, Effects, KeyRecord, check_append
 
 Clock = Callable[[], dt.datetime]
 
@@ -143,6 +144,19 @@ _INSERTS: dict[str, tuple[str, tuple[str, ...]]] = {
     )
 }
 _INSERT_ROWS = {name: (table, cols, itemgetter(*cols)) for name, (table, cols) in _INSERTS.items()}
+_ON_HEAD = (
+    "SELECT CASE WHEN s.size = ? AND s.vkey = ? AND s.policy = ? AND (SELECT e.leaf_hash"
+    " FROM entries e WHERE e.estate_id = s.id ORDER BY e.seq DESC LIMIT 1) = ?"
+    " AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.estate_id = s.id AND e.payload_id IN (?*))"
+    " AND NOT EXISTS (SELECT 1 FROM proposals p WHERE p.estate_id = s.id"
+    " AND p.status = 'pending' AND p.id IN (?*))"
+    " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.estate_id = s.id AND r.sha256 IN (?*))"
+    " THEN 1 ELSE CAST('the log moved from the head of this append: ' || s.id AS integer) END"
+    " FROM estates s WHERE s.id = ?"
+)
+"""PostgreSQL, run once the estate's lock is held: fails (the cast of a text that is not
+a number; a constant would fail at planning) unless the log is still at the head an
+append was built on (:meth:`Appender._append_on_head`)."""
 _REVOKE_KEY = "UPDATE author_keys SET revoked_seq = ? WHERE estate_id = ? AND key_id = ?"
 _CLOSE_ACCOUNT = "UPDATE accounts SET closed_seq = ? WHERE estate_id = ? AND name = ?"
 _SET_SIZE = "UPDATE estates SET size = ? WHERE estates.id = ?"
@@ -164,13 +178,29 @@ class LockedEstate:
 @dataclass(frozen=True)
 class _Head:
     """What the next append needs of a log at ``size``: the last leaf hash and time, the
-    trust account's balance, and the compact range's hashes (the tree's right edge)."""
+    trust account's balance, and the compact range's hashes (the tree's right edge).
+    Kept by this process after its appends (:data:`_heads`) with the estate row and the
+    keys and accounts it knew at that head (a key or account absent: ``None``)."""
 
     size: int
     leaf_hash: bytes | None
     recorded_at: str
     trust_balance: int
     frontier: tuple[bytes, ...]
+    row: LockedEstate | None = None
+    keys: Mapping[str, KeyRecord | None] = field(default_factory=dict)
+    accounts: Mapping[str, AccountRecord | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A validated batch: what to answer, the rows to write (none if nothing is new)
+    and the head after it."""
+
+    out: list[Appended]
+    rows: dict[str, list[dict[str, Any]]]
+    policy_changed: bool
+    head: _Head
 
 
 _HEADS_LIMIT = 10_000
@@ -275,19 +305,20 @@ class Appender:
         Without ``locked``, the lock and every read the batch needs (the log's last
         entry, payload ids already in the log or waiting as proposals, the signers'
         keys and the accounts posted to) go out together: on PostgreSQL in one
-        pipeline, one round trip.
+        pipeline, one round trip. On PostgreSQL, when this process appended the last
+        entry of the log, the batch is first tried on that head with no read at all
+        (:meth:`_append_on_head`): lock, check, writes and commit in one round trip.
         """
         raw = self.raw or RawConnection(self.session)
+        if locked is None and raw.explicit:
+            head = _heads.get((_database(self.session), self.estate))
+            if head is not None and head.row is not None:
+                fast = self._append_on_head(raw, items, head, commit)
+                if fast is not None:
+                    return fast
         ids = list(dict.fromkeys(item.payload.id for item in items))
         key_ids = sorted({s.key for item in items for s in item.signatures})
-        names = sorted(
-            {
-                p.account
-                for item in items
-                if isinstance(item.payload.body, TransactionBody)
-                for p in item.payload.body.postings
-            }
-        )
+        names = _accounts_of(items)
         with raw.pipeline():
             if locked is None:
                 if not raw.postgres and not raw.write_locked:
@@ -310,6 +341,83 @@ class Appender:
         last_rows = raw.fetch(last)
         known_rows = raw.fetch(known)
         fetched_rows = raw.fetch(fetched)
+        signer = self._signer_for(row)
+        view = DbView(self.session, row)
+        view.prefetched(key_ids, names, fetched_rows)
+        _remember_keys(self.session, self.estate, fetched_rows)
+        head, cached = self._head(raw, row, last_rows)
+        if cached:  # what this process knew of the registry at this head holds too
+            view.known(head.keys, head.accounts)
+        self.pending_proposals = any(kind == "p" for kind, _ in known_rows)
+        done: dict[str, Appended] = {}
+        for kind, leaf in known_rows:
+            if kind == "e":
+                e = parse_leaf(leaf)
+                done[e.payload.id] = Appended(e, e.leaf_bytes(), False)
+        batch = self._build(items, view, head, done, signer)
+        if batch.rows:
+            with raw.pipeline():
+                self._write_rows(raw, batch.rows, view, batch.policy_changed)
+                if commit and not self.pending_proposals:
+                    raw.commit()
+            self._remember(row, view, batch)
+        return batch.out
+
+    def _append_on_head(
+        self, raw: RawConnection, items: Sequence[SignedPayload], head: _Head, commit: bool
+    ) -> list[Appended] | None:
+        """Append on the head this process left (PostgreSQL), or ``None`` if the log
+        may have moved: then nothing was written and the caller appends as usual.
+
+        The batch is validated against the head's registry (:meth:`DbView.offline`:
+        any question it cannot answer, and any refusal, are left to the usual path,
+        which asks the database under the lock) and its rows built; then the lock,
+        a check and the writes go out in one pipeline (with ``COMMIT`` if
+        ``commit``). The check, run once the lock is held, fails the transaction
+        unless the estate row (size, log key, policy) and the last leaf hash are the
+        head's, none of the payload ids is in the log or waiting as a proposal, and
+        none of the vouchers assumed unredacted was redacted. The last leaf commits to
+        the whole log, so the registry, the accounts and the tree's edge are the head's.
+        """
+        row = head.row
+        assert row is not None
+        view = DbView.offline(row, head.keys, head.accounts)
+        try:
+            signer = self._signer_for(row)
+            batch = self._build(items, view, head, {}, signer)
+        except Exception:
+            # A refusal, a question for the database, a log key rotated since: the
+            # usual path decides, under the lock, and raises if need be.
+            return None
+        if not batch.rows:
+            return None
+        ids = list(dict.fromkeys(item.payload.id for item in items))
+        shas = sorted(view.assumed_unredacted) or [""]
+        check = (
+            row.size,
+            row.vkey,
+            row.policy,
+            head.leaf_hash,
+            *ids,
+            *ids,
+            *shas,
+            self.estate,
+        )
+        try:
+            with raw.pipeline():
+                raw.write(_LOCK_PG, (self.estate,))
+                raw.write(_ON_HEAD, check, (len(ids), len(ids), len(shas)))
+                self._write_rows(raw, batch.rows, view, batch.policy_changed)
+                if commit:
+                    raw.commit()
+        except DBAPIError:
+            raw.rollback()
+            return None
+        self.pending_proposals = False
+        self._remember(row, view, batch)
+        return batch.out
+
+    def _signer_for(self, row: EstateState) -> Signer:
         signer = self._signer if isinstance(self._signer, Signer) else self._signer(row)
         if row.origin != signer.name:
             raise LogStateError(f"log key is for {signer.name}, estate origin is {row.origin}")
@@ -317,29 +425,32 @@ class Appender:
             # A rotation committed after the caller loaded its key: never sign with a
             # key the estate no longer publishes.
             raise LogStateError(f"the log key of estate {self.estate} changed; try again")
-        view = DbView(self.session, row)
-        view.prefetched(key_ids, names, fetched_rows)
-        _remember_keys(self.session, self.estate, fetched_rows)
-        start = row.size
-        head = self._head(raw, row, last_rows)
+        return signer
+
+    def _build(
+        self,
+        items: Sequence[SignedPayload],
+        view: DbView,
+        head: _Head,
+        done: dict[str, Appended],
+        signer: Signer,
+    ) -> _Batch:
+        """Validate ``items`` in turn against ``view`` (updated as each is accepted) and
+        build the rows of the new entries, tree hashes and checkpoint. ``done``: payload
+        ids already in the log, by id (a repeated id in the batch is added to it)."""
+        start = view.size
         compact = CompactRange(start, list(head.frontier))
         prev, last_time, trust_balance = head.leaf_hash, head.recorded_at, head.trust_balance
-        self.pending_proposals = any(kind == "p" for kind, _ in known_rows)
-        batch_ids: dict[str, Appended] = {}
-        for kind, leaf in known_rows:
-            if kind == "e":
-                e = parse_leaf(leaf)
-                batch_ids[e.payload.id] = Appended(e, e.leaf_bytes(), False)
         leaf_hashes: list[bytes] = []  # the tree's new nodes are built once, at the end
         out: list[Appended] = []
         policy_changed = False
         rows: dict[str, list[dict[str, Any]]] = {}
         for i, item in enumerate(items):
             try:
-                done = batch_ids.get(item.payload.id)
-                if done is not None:
-                    _same_payload(done.entry, item.payload)
-                    out.append(Appended(done.entry, done.leaf, False))
+                known = done.get(item.payload.id)
+                if known is not None:
+                    _same_payload(known.entry, item.payload)
+                    out.append(Appended(known.entry, known.leaf, False))
                     continue
                 effects = check_append(view, item.payload, item.signatures)
             except LedgerError as e:
@@ -358,7 +469,7 @@ class Appender:
             view.apply(effects)
             policy_changed = policy_changed or effects.policy is not None
             appended = Appended(entry, leaf, True)
-            batch_ids[item.payload.id] = appended
+            done[item.payload.id] = appended
             out.append(appended)
             prev, last_time = leaf_hash, recorded_at
         if view.size > start:
@@ -371,7 +482,7 @@ class Appender:
             if self.note_for is not None:
                 note = self.note_for(view.size, root)
             else:
-                note = sign_checkpoint(Checkpoint(row.origin, view.size, root), signer)
+                note = sign_checkpoint(Checkpoint(signer.name, view.size, root), signer)
             rows["checkpoint"] = [
                 {
                     "estate_id": self.estate,
@@ -381,38 +492,48 @@ class Appender:
                     "signed_at": last_time,
                 }
             ]
-            with raw.pipeline():
-                self._write_rows(raw, rows, view, policy_changed)
-                if commit and not self.pending_proposals:
-                    raw.commit()
-            _remember(
-                self.session,
-                self.estate,
-                _Head(view.size, prev, last_time, trust_balance, compact.hashes),
-            )
-        return out
+        head = _Head(view.size, prev, last_time, trust_balance, compact.hashes)
+        return _Batch(out, rows if view.size > start else {}, policy_changed, head)
+
+    def _remember(self, row: EstateState, view: DbView, batch: _Batch) -> None:
+        """Keep the batch's head, with the estate row and registry at it, for the next
+        append (before the commit: it is only used once the database shows the same
+        row and last leaf hash, so a rollback leaves it unused)."""
+        policy = row.policy
+        if batch.policy_changed:
+            policy = _policy_text(view)
+        locked = LockedEstate(row.id, row.origin, row.vkey, policy, view.size, row.created_at)
+        keys, accounts = view.registry()
+        head = replace(batch.head, row=locked, keys=keys, accounts=accounts)
+        if len(_heads) >= _HEADS_LIMIT:
+            _heads.clear()
+        _heads[_database(self.session), self.estate] = head
 
     def _locked(self, rows: list[tuple[Any, ...]]) -> LockedEstate:
         if not rows:
             raise NotFound(f"estate {self.estate!r} does not exist", field="estate")
         return LockedEstate(*rows[0])
 
-    def _head(self, raw: RawConnection, row: EstateState, last: list[tuple[Any, ...]]) -> _Head:
-        """The head of the locked log: from this process's last append when the last
-        leaf hash confirms it, else read (the compact range's hashes by primary key)."""
+    def _head(
+        self, raw: RawConnection, row: EstateState, last: list[tuple[Any, ...]]
+    ) -> tuple[_Head, bool]:
+        """The head of the locked log, and whether it is the one this process left:
+        from this process's last append when the last leaf hash confirms it, else read
+        (the compact range's hashes by primary key)."""
         size = row.size
         if not last:
             if size:
                 raise StorageError(f"estate {self.estate} has size {size} but no entries")
-            return _Head(0, None, "", 0, ())
+            return _Head(0, None, "", 0, ()), False
         seq, leaf_hash, recorded_at, trust_balance = last[0]
         if seq != size - 1:
             raise StorageError(f"estate {self.estate} has size {size} but its last entry is {seq}")
         cached = _heads.get((_database(self.session), self.estate))
         if cached is not None and cached.size == size and cached.leaf_hash == bytes(leaf_hash):
-            return cached
+            return cached, True
         frontier = DbView(self.session, row).read_hashes(CompactRange.indexes_for(size))
-        return _Head(size, bytes(leaf_hash), recorded_at, int(trust_balance or 0), tuple(frontier))
+        head = _Head(size, bytes(leaf_hash), recorded_at, int(trust_balance or 0), tuple(frontier))
+        return head, False
 
     def _write_rows(
         self,
@@ -430,8 +551,10 @@ class Appender:
         ]
         inserts.append(aggregates.upsert(rows))
         if policy_changed:
-            policy = json.dumps(view.policy().to_json(), sort_keys=True)
-            head: tuple[str, tuple[Any, ...]] = (_SET_SIZE_POLICY, (view.size, policy, self.estate))
+            head: tuple[str, tuple[Any, ...]] = (
+                _SET_SIZE_POLICY,
+                (view.size, _policy_text(view), self.estate),
+            )
         else:
             head = (_SET_SIZE, (view.size, self.estate))
         raw.write_all(inserts, [head])
@@ -440,6 +563,22 @@ class Appender:
         raw.many(
             _CLOSE_ACCOUNT, [(seq, self.estate, n) for n, seq in rows.get("close_account", [])]
         )
+
+
+def _policy_text(view: DbView) -> str:
+    """The estate row's ``policy`` column for the view's policy."""
+    return json.dumps(view.policy().to_json(), sort_keys=True)
+
+
+def _accounts_of(items: Sequence[SignedPayload]) -> list[str]:
+    return sorted(
+        {
+            p.account
+            for item in items
+            if isinstance(item.payload.body, TransactionBody)
+            for p in item.payload.body.postings
+        }
+    )
 
 
 def _database(session: Session) -> str:
@@ -463,14 +602,6 @@ def public_keys_seen(engine_url: str, estate: str) -> Mapping[str, bytes]:
     verify signatures before taking the lock; whether a key may sign is decided under
     the lock, against the registry as it is then."""
     return _public_keys.get((engine_url, estate), {})
-
-
-def _remember(session: Session, estate: str, head: _Head) -> None:
-    """Keep ``head`` for the next append (before the commit: it is only used once the
-    database shows the same size and last leaf hash, so a rollback leaves it unused)."""
-    if len(_heads) >= _HEADS_LIMIT:
-        _heads.clear()
-    _heads[_database(session), estate] = head
 
 
 def _same_payload(entry: Entry, payload: Payload) -> None:

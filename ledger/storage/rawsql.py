@@ -180,11 +180,11 @@ class RawConnection:
         except Exception as e:
             _reraise(e)
 
-    def write(self, sql: str, params: Sequence[Any]) -> None:
+    def write(self, sql: str, params: Sequence[Any], counts: tuple[int, ...] = ()) -> None:
         """Run one statement whose rows nobody reads, on one cursor kept for them (in a
         PostgreSQL pipeline a new cursor per statement cost about half of its send)."""
         try:
-            self._cursor().execute(self._sql(sql, params), params)
+            self._cursor().execute(self._sql(sql, params, counts), params)
         except Exception as e:
             _reraise(e)
 
@@ -296,6 +296,16 @@ class RawConnection:
         transaction's owner commits."""
         if self.explicit and self._begun:
             self._cursor().execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Explicit mode: roll the transaction back; the next statement begins another.
+        Elsewhere this does nothing (the transaction's owner rolls back)."""
+        if self.explicit and self._begun:
+            try:
+                self.driver.rollback()
+            except Exception as e:
+                _reraise(e)
+            self._begun = False
 
     @contextmanager
     def pipeline(self) -> Iterator[None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -103,9 +103,13 @@ def _policy_from_json(text: str) -> Policy:
     return parse_policy(json.loads(text))
 
 
+class Offline(Exception):
+    """An offline view (:meth:`DbView.offline`) was asked what only the database knows."""
+
+
 class DbView:
-    def __init__(self, session: Session, row: EstateState) -> None:
-        self.session = session
+    def __init__(self, session: Session | None, row: EstateState) -> None:
+        self._session = session
         self.estate = row.id
         self.size = row.size
         self._policy = _policy_from_json(row.policy) if row.policy else None
@@ -117,6 +121,42 @@ class DbView:
         self._redactions: dict[str, int] = {}
         self._created_at = row.created_at
         self._committed_size = row.size  # before this transaction's appends, if any
+        self.assumed_unredacted: set[str] = set()  # offline: vouchers taken as not redacted
+
+    @classmethod
+    def offline(
+        cls,
+        row: EstateState,
+        keys: Mapping[str, KeyRecord | None],
+        accounts: Mapping[str, AccountRecord | None],
+    ) -> DbView:
+        """A view of the log at ``row`` that reads nothing: it knows these keys and
+        accounts (``None``: absent); any other question raises :class:`Offline`, except
+        whether a voucher was redacted, taken as not (:attr:`assumed_unredacted`, for the
+        caller to check)."""
+        view = cls(None, row)
+        view.known(keys, accounts)
+        return view
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise Offline("this view reads nothing")
+        return self._session
+
+    def known(
+        self, keys: Mapping[str, KeyRecord | None], accounts: Mapping[str, AccountRecord | None]
+    ) -> None:
+        """Add keys and accounts known at this log's size (those already here stay)."""
+        for k, key in keys.items():
+            self._keys.setdefault(k, key)
+        for n, account in accounts.items():
+            self._accounts.setdefault(n, account)
+
+    def registry(self) -> tuple[dict[str, KeyRecord | None], dict[str, AccountRecord | None]]:
+        """Copies of the keys and accounts this view knows (``None``: absent), with the
+        effects applied so far."""
+        return dict(self._keys), dict(self._accounts)
 
     def policy(self) -> Policy:
         assert self._policy is not None, "estate without genesis"
@@ -189,6 +229,11 @@ class DbView:
 
     def voucher_state(self, sha256: str) -> tuple[bool, int | None]:
         redacted = self._redactions.get(sha256)
+        if redacted is None and self._session is None:
+            # Offline: "referenced" only within the batch (a refusal sends the batch
+            # to the database anyway); "not redacted" is checked by the caller.
+            self.assumed_unredacted.add(sha256)
+            return sha256 in self._voucher_refs, None
         if redacted is None:
             redacted = self.session.scalar(
                 select(RedactionRow.seq).where(
