@@ -1,4 +1,4 @@
-"""Appending on the head this process left (PostgreSQL: one round trip, no reads).
+"""Appending on the head this process left (no reads; PostgreSQL: one round trip).
 
 The batch is built from the head remembered after this process's last append and
 checked, under the estate's lock, against the database: whenever the log moved in
@@ -6,7 +6,6 @@ between (another process appended, revoked a key, redacted a voucher, rotated th
 log key, parked a proposal under the same id), nothing of the attempt is written
 and the append goes the usual way. "Another process" is played by giving this one
 a head it remembers from earlier (``_heads``), as after a writer elsewhere.
-On SQLite the same tests check the same outcomes through the usual path.
 """
 
 from __future__ import annotations
@@ -41,10 +40,6 @@ def attempts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return seen
 
 
-def postgres(estate: EstateFactory) -> bool:
-    return estate.service.engine.dialect.name == "postgresql"
-
-
 def size(estate: EstateFactory) -> int:
     with estate.service.reader(estate.id) as r:
         return r.size
@@ -62,7 +57,7 @@ def test_appends_on_its_own_head_in_one_round_trip(
     attempts.clear()
     out = [estate.append(estate.income(200 + i))[0] for i in range(3)]
     assert [a.entry.seq for a in out] == [out[0].entry.seq + i for i in range(3)]
-    assert attempts == ([True] * 3 if postgres(estate) else [])
+    assert attempts == [True] * 3
     assert verified(estate) == out[-1].entry.seq + 1
 
 
@@ -75,11 +70,11 @@ def test_another_writers_entries_send_it_the_usual_way(
     monkeypatch.setattr(appender, "_heads", stale)
     attempts.clear()
     last = estate.append(estate.income(300))[0]
-    assert attempts == ([False] if postgres(estate) else [])
+    assert attempts == [False]
     assert last.entry.seq == size(estate) - 1 == verified(estate) - 1
     again = estate.append(estate.income(400))[0]  # and from there, on its own head again
     assert again.entry.seq == last.entry.seq + 1
-    assert attempts == ([False, True] if postgres(estate) else [])
+    assert attempts == [False, True]
 
 
 def test_a_key_revoked_by_another_writer_is_refused(
@@ -132,7 +127,7 @@ def test_a_rotated_log_key_signs_the_next_checkpoint(
     _, key = estate.service.rotate_log_key(estate.id)
     attempts.clear()
     last = estate.append(estate.income(200))[0]
-    assert attempts == ([False] if postgres(estate) else [])
+    assert attempts == [False]
     with estate.service.reader(estate.id) as r:
         assert r.row.vkey == key.vkey
     assert verified(estate) == last.entry.seq + 1
@@ -148,7 +143,7 @@ def test_a_pending_proposal_of_the_same_payload_is_marked_appended(
     assert parked.proposal.status == "pending"
     attempts.clear()
     appended = estate.append(spend)[0]
-    assert attempts == ([False] if postgres(estate) else [])
+    assert attempts == [False]
     (listed,) = estate.service.list_proposals(estate.id, proposal_id=spend.payload.id)
     assert (listed.proposal.status, listed.proposal.seq) == ("appended", appended.entry.seq)
 
@@ -161,5 +156,5 @@ def test_a_repeated_payload_is_answered_with_its_entry(
     attempts.clear()
     again = estate.append(item)[0]
     assert not again.created and again.entry.seq == first.entry.seq
-    assert attempts == ([False] if postgres(estate) else [])
+    assert attempts == [False]
     assert size(estate) == first.entry.seq + 1
