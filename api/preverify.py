@@ -7,8 +7,10 @@ those that verify are remembered in :data:`ledger.signing.VERIFIED`. The ledger'
 own check under the estate's lock then finds each (public key, message, signature)
 triple verified and skips only the cryptography — which key may sign, revocation,
 roles and the policy are all decided there, as always — or, where the workers are
-behind, verifies it itself: it never waits for them, so a busy machine (no core to
-spare) costs the batch no more than the hand-over.
+behind, verifies it itself. It waits only for a chunk a worker has started (at most
+:data:`WAIT` seconds): verifying it again beside the worker would spend the core the
+worker needs, while a chunk still queued may wait long on a busy machine (no core to
+spare), where the check does not wait for it.
 
 Nothing here refuses anything. A signature that does not verify, a key registered
 later in the same batch or revoked since, an estate that does not exist: each is
@@ -23,7 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
 from functools import partial
 
 from sqlalchemy import select
@@ -42,6 +44,9 @@ WORKERS = 2
 """Verifying processes (the machines this runs on have 2 cores or more)."""
 CHUNK = 128
 """Signatures handed to a worker at once."""
+WAIT = 0.05
+"""Seconds the append's check waits at most for a chunk a worker has started (128
+signatures take a free core ≈ 25 ms)."""
 MIN_ITEMS = 16
 """Smaller batches are not sent to the workers: the hand-over costs more than it saves,
 and :meth:`ledger.storage.service.LedgerService.append` verifies a few items' signatures
@@ -161,6 +166,15 @@ def _settle(chunk: list[Claim], job: Future[list[bool]]) -> None:
     VERIFIED.settle_all(chunk, results)
 
 
+def _wait_started(chunk: list[Claim], job: Future[list[bool]]) -> None:
+    """Wait for ``job`` if a worker has started it (at most :data:`WAIT`), and remember
+    its results at once (its done callback may run after this thread wakes)."""
+    if job.running():
+        wait([job], timeout=WAIT)
+    if job.done():
+        _settle(chunk, job)
+
+
 class Preverifier:
     """Hands each item's signatures to the workers (in chunks) as it is read;
     :meth:`close` when done with the batch, whatever happened."""
@@ -203,6 +217,7 @@ class Preverifier:
         except (RuntimeError, OSError) as e:  # the pool broke or is shutting down
             log.warning("signature pre-verification unavailable: %r", e)
             return
+        VERIFIED.being_verified(chunk, partial(_wait_started, chunk, job))
         job.add_done_callback(partial(_settle, chunk))
         self._jobs.append(job)
 

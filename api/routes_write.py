@@ -147,7 +147,7 @@ def import_batch(svc: LedgerService, estate: str, data: bytes) -> list[Appended]
             items.append(item)
             ahead.add(item)
         ahead.submit()
-        return svc.append(estate, items)
+        return svc.append(estate, items, defer_verified_elsewhere=executor is not None)
     finally:
         ahead.close()
 

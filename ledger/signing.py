@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +96,7 @@ class VerifiedMemo:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._waits: dict[bytes, Callable[[], object]] = {}  # claims being verified elsewhere
         self._lock = threading.Lock()
 
     @staticmethod
@@ -125,9 +128,22 @@ class VerifiedMemo:
         return Claim(digest, public_key, message, sig, known=digest in self._seen)
 
     def settle_all(self, claims: Sequence[Claim], results: Sequence[bool] | None) -> None:
-        """Remember the claims :func:`verify_many` found valid (None: none)."""
+        """Remember the claims :func:`verify_many` found valid (None: none); they are no
+        longer being verified elsewhere (:meth:`being_verified`)."""
         if results is not None and len(results) == len(claims):
             self._add(c.digest for c, ok in zip(claims, results, strict=True) if ok)
+        if self._waits:
+            with self._lock:
+                for c in claims:
+                    self._waits.pop(c.digest, None)
+
+    def being_verified(self, claims: Sequence[Claim], wait: Callable[[], object]) -> None:
+        """These claims are being verified elsewhere until :meth:`settle_all`: a check
+        that reaches one first calls ``wait`` (which returns once they may be settled,
+        or when it gives up) before it verifies the triple itself (:meth:`settled`)."""
+        with self._lock:
+            for c in claims:
+                self._waits[c.digest] = wait
 
     def verified(self, public_key: bytes, message: bytes, sig: bytes) -> bool:
         """True when the triple is known to verify."""
@@ -135,9 +151,32 @@ class VerifiedMemo:
             return False
         return self.digest(public_key, message, sig) in self._seen
 
+    def pending(self, public_key: bytes, message: bytes, sig: bytes) -> bool:
+        """True when the triple is being verified elsewhere and not known to verify yet."""
+        if not self._waits:
+            return False
+        digest = self.digest(public_key, message, sig)
+        return digest in self._waits and digest not in self._seen
+
+    def settled(self, public_key: bytes, message: bytes, sig: bytes) -> bool:
+        """:meth:`verified`, after waiting for the triple if it is being verified
+        elsewhere (a worker already on it finishes sooner than a check could start
+        over; the wait is the claimant's, bounded)."""
+        if not self._seen and not self._waits:
+            return False
+        digest = self.digest(public_key, message, sig)
+        if digest in self._seen:
+            return True
+        wait = self._waits.get(digest)
+        if wait is None:
+            return False
+        wait()
+        return digest in self._seen
+
     def clear(self) -> None:
         with self._lock:
             self._seen.clear()
+            self._waits.clear()
 
 
 @dataclass(frozen=True)
@@ -180,9 +219,49 @@ def _verifies(public_key: bytes, message: bytes, sig: bytes) -> bool:
     return True
 
 
+Deferred = list[tuple[bytes, bytes, Signature]]
+_DEFERRED: ContextVar[Deferred | None] = ContextVar("trustledger_deferred", default=None)
+
+
+class DeferredSignatureFailed(Exception):
+    """A signature whose check was deferred (:func:`deferred_verification`) does not
+    verify: what was done since must be undone and checked again without deferral,
+    which refuses it with its error, in its order. Not a :class:`LedgerError`."""
+
+
+@contextmanager
+def deferred_verification() -> Iterator[Deferred]:
+    """Inside the block (this thread or task), a signature being verified elsewhere
+    (:meth:`VerifiedMemo.being_verified`) is not waited for but taken as valid and
+    recorded, so that the caller goes on with its work while the workers finish; the
+    caller must call :func:`settle_deferred` on the list before acting on the outcome
+    (before committing), and undo everything if it raises."""
+    deferred: Deferred = []
+    token = _DEFERRED.set(deferred)
+    try:
+        yield deferred
+    finally:
+        _DEFERRED.reset(token)
+
+
+def settle_deferred(deferred: Deferred) -> None:
+    """Check every deferred signature (waiting for those a worker has started, verifying
+    the others here); raise :class:`DeferredSignatureFailed` if one does not verify."""
+    for public_key, message, sig in deferred:
+        valid = VERIFIED.settled(public_key, message, sig.sig)
+        if not valid and not _verifies(public_key, message, sig.sig):
+            raise DeferredSignatureFailed(sig.key)
+    deferred.clear()
+
+
 def verify_payload_signature(public_key: bytes, message: bytes, sig: Signature) -> None:
-    """Raise :class:`InvalidSignature` unless ``sig`` verifies over ``message``."""
-    if VERIFIED.verified(public_key, message, sig.sig) or _verifies(public_key, message, sig.sig):
+    """Raise :class:`InvalidSignature` unless ``sig`` verifies over ``message`` (inside
+    :func:`deferred_verification`, one being verified elsewhere is settled later)."""
+    deferred = _DEFERRED.get()
+    if deferred is not None and VERIFIED.pending(public_key, message, sig.sig):
+        deferred.append((public_key, message, sig))
+        return
+    if VERIFIED.settled(public_key, message, sig.sig) or _verifies(public_key, message, sig.sig):
         return
     raise InvalidSignature(
         f"signature by key {sig.key} does not verify over this payload",

@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from ledger import signing
+from ledger.signing import VERIFIED
 from ledger.storage.db import migrate
 from ledger.storage.service import LedgerService
 from tests.factories import EstateFactory
@@ -80,3 +82,26 @@ def estate_id() -> str:
 def estate(service: LedgerService, estate_id: str) -> EstateFactory:
     """A created estate with founding keys and a small chart of accounts."""
     return EstateFactory.create(service, estate_id)
+
+
+@pytest.fixture
+def memo() -> Iterator[None]:
+    """The memo of signatures verified ahead (``VERIFIED``), empty before and after."""
+    VERIFIED.clear()
+    yield
+    VERIFIED.clear()
+
+
+@pytest.fixture
+def crypto_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Messages the ledger's own check verified cryptographically in this process
+    (memo misses)."""
+    calls: list[bytes] = []
+    real = signing._verifies
+
+    def counted(public_key: bytes, message: bytes, sig: bytes) -> bool:
+        calls.append(message)
+        return real(public_key, message, sig)
+
+    monkeypatch.setattr(signing, "_verifies", counted)
+    return calls

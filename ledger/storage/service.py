@@ -16,10 +16,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.entry import format_recorded_at
-from ledger.errors import MissingVoucher
+from ledger.errors import LedgerError, MissingVoucher
 from ledger.note import Signer
 from ledger.payload import RedactionBody
-from ledger.signing import PAYLOAD_DOMAIN, VERIFIED, Signature, verify_claimed
+from ledger.signing import (
+    PAYLOAD_DOMAIN,
+    VERIFIED,
+    Deferred,
+    DeferredSignatureFailed,
+    Signature,
+    deferred_verification,
+    settle_deferred,
+    verify_claimed,
+)
 from ledger.storage import logkeys, proposals, tokens
 from ledger.storage.appender import (
     Appended,
@@ -181,19 +190,44 @@ class LedgerService:
         salts: Sequence[tuple[str, bytes, str]] = (),
         *,
         verify_ahead: bool = True,
+        defer_verified_elsewhere: bool = False,
     ) -> list[Appended]:
         """Append atomically; ``salts`` are (commitment, salt, unit) rows stored alongside.
         ``verify_ahead``: verify a few items' signatures before the lock (see
-        :meth:`_verify_ahead`; group commit's callers did it already)."""
+        :meth:`_verify_ahead`; group commit's callers did it already).
+        ``defer_verified_elsewhere``: signatures that worker processes are verifying
+        (:mod:`api.preverify`) are settled after the writes, just before the commit,
+        so that the writes overlap the workers' end; one that does not verify undoes
+        the transaction and the batch is appended again without deferral, which
+        refuses it exactly as it would have."""
         self._check_vouchers(estate, items)  # bytes on disk; redactions are checked locked
         if verify_ahead and len(items) <= _VERIFY_AHEAD_MAX:
             self._verify_ahead(estate, items)
+        if defer_verified_elsewhere:
+            try:
+                with deferred_verification() as deferred:
+                    try:
+                        return self._append(estate, items, salts, deferred)
+                    except LedgerError:
+                        settle_deferred(deferred)  # a forgery before the refused item comes first
+                        raise
+            except DeferredSignatureFailed:
+                pass
+        return self._append(estate, items, salts, None)
+
+    def _append(
+        self,
+        estate: str,
+        items: Sequence[SignedPayload],
+        salts: Sequence[tuple[str, bytes, str]],
+        deferred: Deferred | None,
+    ) -> list[Appended]:
         with self.writing() as (s, raw):
             # The appender locks before any read: on SQLite a transaction that reads
             # first and then writes fails with "database is locked" (no busy wait) once
             # another writer has committed since its read (WAL snapshot).
             appender = Appender(s, estate, self._signer, self.clock, raw=raw)
-            out = appender.append(items, commit=not salts)
+            out = appender.append(items, commit=not salts and deferred is None)
             if salts:  # a retried post brings its salts again: store each once
                 known = set(
                     s.scalars(
@@ -214,6 +248,8 @@ class LedgerService:
                 )
             if appender.pending_proposals:
                 proposals.mark_appended(s, estate, [a for a in out if a.created], self._now())
+            if deferred is not None:
+                settle_deferred(deferred)  # raises before the commit: all is rolled back
         self._after_commit(estate, out)
         return out
 

@@ -21,7 +21,6 @@ import pytest
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
-import ledger.signing as signing
 from api.preverify import CHUNK, MIN_ITEMS, POOL, Preverifier, estate_keys
 from api.routes_public import entries_body, entry_body, entry_json
 from ledger.canonical import canonical_json as json_canonical
@@ -37,25 +36,8 @@ def wire(item: SignedPayload) -> Doc:
 
 
 @pytest.fixture(autouse=True)
-def fresh_memo() -> Any:
+def fresh_memo(memo: None) -> None:
     assert POOL.wait_ready(120), "the signature verifying processes did not start"
-    VERIFIED.clear()
-    yield
-    VERIFIED.clear()
-
-
-@pytest.fixture
-def crypto_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Messages the ledger's own check verified cryptographically (memo misses)."""
-    calls: list[bytes] = []
-    real = signing._verifies
-
-    def counted(public_key: bytes, message: bytes, sig: bytes) -> bool:
-        calls.append(message)
-        return real(public_key, message, sig)
-
-    monkeypatch.setattr(signing, "_verifies", counted)
-    return calls
 
 
 def _register(f: EstateFactory, key: AuthorKey, role: str) -> SignedPayload:

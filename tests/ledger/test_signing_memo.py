@@ -7,7 +7,6 @@ another.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,24 +26,7 @@ from ledger.signing import (
 RAW: dict[str, Any] = {"v": 1, "estate": "memo-test", "kind": "transaction", "memo": "签名缓存"}
 
 
-@pytest.fixture(autouse=True)
-def fresh_memo() -> Iterator[None]:
-    VERIFIED.clear()
-    yield
-    VERIFIED.clear()
-
-
-@pytest.fixture
-def crypto_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    calls: list[bytes] = []
-    real = signing._verifies
-
-    def counted(public_key: bytes, message: bytes, sig: bytes) -> bool:
-        calls.append(message)
-        return real(public_key, message, sig)
-
-    monkeypatch.setattr(signing, "_verifies", counted)
-    return calls
+pytestmark = pytest.mark.usefixtures("memo")
 
 
 def test_verified_ahead_skips_the_cryptography(crypto_calls: list[bytes]) -> None:
@@ -75,6 +57,36 @@ def test_verified_elsewhere_then_settled() -> None:
     VERIFIED.settle_all(claims, results)
     assert VERIFIED.verified(key.public_key, message, good.sig)
     assert not VERIFIED.verified(key.public_key, message, bad)
+
+
+def test_a_check_waits_for_a_triple_being_verified_elsewhere(crypto_calls: list[bytes]) -> None:
+    """A triple registered as being verified elsewhere: the check calls its wait first
+    (here the "worker" finishes during it) and skips the cryptography; once settled,
+    nothing waits for it any more. A forged triple whose wait settles nothing is still
+    verified here and refused."""
+    key = AuthorKey.generate()
+    sig = key.sign(RAW)
+    message = payload_signing_bytes(RAW)
+    claim = VERIFIED.claim(key.public_key, message, sig.sig)
+    waits: list[int] = []
+
+    def worker_finishes() -> None:
+        waits.append(1)
+        VERIFIED.settle_all([claim], verify_many([(key.public_key, message, sig.sig)]))
+
+    VERIFIED.being_verified([claim], worker_finishes)
+    assert VERIFIED.pending(key.public_key, message, sig.sig)
+    verify_payload_signature(key.public_key, message, sig)
+    assert waits == [1] and crypto_calls == []
+    assert not VERIFIED.pending(key.public_key, message, sig.sig)
+    verify_payload_signature(key.public_key, message, sig)
+    assert waits == [1]  # settled: no second wait
+
+    forged = signing.Signature(sig.key, sig.sig[:-1] + bytes([sig.sig[-1] ^ 1]))
+    VERIFIED.being_verified([VERIFIED.claim(key.public_key, message, forged.sig)], lambda: None)
+    with pytest.raises(InvalidSignature):
+        verify_payload_signature(key.public_key, message, forged)
+    assert crypto_calls == [message]
 
 
 def test_a_remembered_triple_vouches_for_no_other(crypto_calls: list[bytes]) -> None:
