@@ -310,9 +310,11 @@ class Appender:
         Without ``locked``, the lock and every read the batch needs (the log's last
         entry, payload ids already in the log or waiting as proposals, the signers'
         keys and the accounts posted to) go out together: on PostgreSQL in one
-        pipeline, one round trip. On PostgreSQL, when this process appended the last
-        entry of the log, the batch is first tried on that head with no read at all
-        (:meth:`_append_on_head`): lock, check, writes and commit in one round trip.
+        pipeline, one round trip. When this process appended the last entry of the
+        log, the batch is first tried on that head with no read at all
+        (:meth:`_append_on_head`; on PostgreSQL lock, check, writes and commit in one
+        round trip), in the transactions that allow it: :func:`.explicit_transaction`'s
+        on PostgreSQL, one begun with the write lock on SQLite.
         """
         raw = self.raw or RawConnection(self.session)
         if locked is None and (raw.explicit or raw.write_locked):
