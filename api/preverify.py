@@ -10,7 +10,10 @@ roles and the policy are all decided there, as always — or, where the workers 
 behind, verifies it itself. It waits only for a chunk a worker has started (at most
 :data:`WAIT` seconds): verifying it again beside the worker would spend the core the
 worker needs, while a chunk still queued may wait long on a busy machine (no core to
-spare), where the check does not wait for it.
+spare), where the check does not wait for it. The batch import goes further: its
+append takes the signatures still being verified as pending and settles them just
+before its commit (``LedgerService.append(defer_verified_elsewhere=True)``), so that
+its writes overlap the workers' last chunks.
 
 Nothing here refuses anything. A signature that does not verify, a key registered
 later in the same batch or revoked since, an estate that does not exist: each is
@@ -171,8 +174,8 @@ def _wait_started(chunk: list[Claim], job: Future[list[bool]]) -> None:
     its results at once (its done callback may run after this thread wakes)."""
     if job.running():
         wait([job], timeout=WAIT)
-    if job.done():
-        _settle(chunk, job)
+    if job.done() and not job.cancelled() and job.exception() is None:
+        VERIFIED.settle_all(chunk, job.result())  # a failure is logged by _settle
 
 
 class Preverifier:
