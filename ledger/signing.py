@@ -219,6 +219,12 @@ def _verifies(public_key: bytes, message: bytes, sig: bytes) -> bool:
     return True
 
 
+def _valid(public_key: bytes, message: bytes, sig: bytes) -> bool:
+    """Known to verify (after waiting for it if it is being verified elsewhere), or
+    verified here."""
+    return VERIFIED.settled(public_key, message, sig) or _verifies(public_key, message, sig)
+
+
 Deferred = list[tuple[bytes, bytes, Signature]]
 _DEFERRED: ContextVar[Deferred | None] = ContextVar("trustledger_deferred", default=None)
 
@@ -248,8 +254,7 @@ def settle_deferred(deferred: Deferred) -> None:
     """Check every deferred signature (waiting for those a worker has started, verifying
     the others here); raise :class:`DeferredSignatureFailed` if one does not verify."""
     for public_key, message, sig in deferred:
-        valid = VERIFIED.settled(public_key, message, sig.sig)
-        if not valid and not _verifies(public_key, message, sig.sig):
+        if not _valid(public_key, message, sig.sig):
             raise DeferredSignatureFailed(sig.key)
     deferred.clear()
 
@@ -261,7 +266,7 @@ def verify_payload_signature(public_key: bytes, message: bytes, sig: Signature) 
     if deferred is not None and VERIFIED.pending(public_key, message, sig.sig):
         deferred.append((public_key, message, sig))
         return
-    if VERIFIED.settled(public_key, message, sig.sig) or _verifies(public_key, message, sig.sig):
+    if _valid(public_key, message, sig.sig):
         return
     raise InvalidSignature(
         f"signature by key {sig.key} does not verify over this payload",

@@ -144,7 +144,7 @@ _UPSERT_TAIL = (
 def upsert(rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> Insert:
     """What a batch's ``rows["fact"]`` and ``rows["posting"]`` add to ``period_totals``:
     one upsert (``INSERT … ON CONFLICT DO UPDATE``, SQLite ≥ 3.24 and PostgreSQL, all
-    rows at once, for :meth:`.RawConnection.insert` or :meth:`.RawConnection.write_all`;
+    rows at once, for :meth:`.RawConnection.write_all`;
     no rows if the batch has no facts). The other keys of ``rows`` are ignored.
     Every entry with postings has a fact, and the figures are taken per fact.
     """

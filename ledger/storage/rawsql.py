@@ -1,6 +1,6 @@
 """The append path's fixed statements, sent on the session's own DBAPI connection.
 
-An append sends a dozen small statements whose text never changes. Through
+An append sends a few small statements whose text never changes. Through
 SQLAlchemy each one costs more Python time (statement caching, parameter
 processing, result wrapping) than SQLite or PostgreSQL take to run it, so the hot
 path hands plain SQL and tuples to the driver (``sqlite3`` or ``psycopg``) of the
@@ -38,13 +38,8 @@ def _render(sql: str, postgres: bool, counts: tuple[int, ...]) -> str:
 
 
 VALUES_ROWS = 256
-"""Rows per multi-row ``INSERT`` (at 11 columns, well below SQLite's 32,766 variables
-and PostgreSQL's 65,535 parameters)."""
-
-
-_PG_VALUES_PARAMS = 50
-"""PostgreSQL: up to this many parameters, a ``VALUES`` list (psycopg caches the
-conversion of statements of at most 50 parameters); beyond, one array per column."""
+"""Rows per multi-row ``INSERT`` on SQLite (at 11 columns, well below its 32,766
+variables)."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -63,32 +58,9 @@ def _pg_types(table: str, columns: tuple[str, ...]) -> list[str]:
     return [_PG_TYPE_OF[type(cols[c].type).__name__] for c in columns]
 
 
-@functools.lru_cache(maxsize=64)
-def _unnest_sql(table: str, columns: tuple[str, ...], tail: str) -> str:
-    """``?`` placeholders (rendered ``%s``), each cast to its column's array type."""
-    arrays = ", ".join(f"?::{t}[]" for t in _pg_types(table, columns))
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {tail}"  # noqa: S608 (the code's own names)
-    return sql.rstrip()
-
-
-@functools.lru_cache(maxsize=64)
-def _json_sql(table: str, columns: tuple[str, ...], tail: str) -> str | None:
-    """``INSERT … SELECT`` of the rows of one JSON array of arrays (``?`` rendered
-    ``%s``), each value cast to its column's type; ``None`` if a column is ``bytea``."""
-    types = _pg_types(table, columns)
-    if "bytea" in types:
-        return None
-    values = ", ".join(
-        f"(r->>{i})" + ("" if t == "text" else f"::{t}") for i, t in enumerate(types)
-    )
-    select = f"SELECT {values} FROM jsonb_array_elements(?::jsonb) r"  # noqa: S608 (the code's own names)
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) {select} {tail}"
-    return sql.rstrip()
-
-
 Insert = tuple[str, tuple[str, ...], Sequence[Row], str]
-"""One table's rows to insert: ``(table, columns, rows, tail)`` as :meth:`RawConnection.insert`
-takes them."""
+"""One table's rows to insert: ``(table, columns, rows, tail)``, tuples in ``columns``
+order; ``tail`` may be an ``ON CONFLICT`` clause (the rows must then differ in its key)."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -124,8 +96,8 @@ _PG_TYPE_OF = {
     "Integer": "integer",
     "LargeBinary": "bytea",
 }
-"""PostgreSQL type of the values sent for a column of each SQLAlchemy type (as array
-elements or JSON casts; text converts to the column's ``varchar(n)`` on insert,
+"""PostgreSQL type of the values sent for a column of each SQLAlchemy type (the casts
+of :func:`_pg_write_all_sql`; text converts to the column's ``varchar(n)`` on insert,
 length still checked)."""
 
 
@@ -217,38 +189,12 @@ class RawConnection:
         except Exception as e:
             _reraise(e)
 
-    def insert(
-        self, table: str, columns: tuple[str, ...], rows: Sequence[Row], tail: str = ""
+    def _insert_sqlite(
+        self, table: str, columns: tuple[str, ...], rows: Sequence[Row], tail: str
     ) -> None:
-        """``INSERT INTO table (columns) … tail`` of every row of ``rows`` (tuples in
-        ``columns`` order), in one statement where the engine allows.
-
-        SQLite: ``VALUES (…), (…), …``, :data:`VALUES_ROWS` rows a statement, about half
-        the cost of ``executemany`` for the 20-odd rows of an append's totals.
-        PostgreSQL: a ``VALUES`` list up to :data:`_PG_VALUES_PARAMS` parameters (psycopg
-        parses a longer statement anew every time); beyond, a statement of fixed text
-        whatever the number of rows (psycopg's Python cost per row of an ``executemany``
-        was most of an append's time): the rows as one JSON array of arrays
-        (``json_array_elements``) when no column is ``bytea``, else ``SELECT * FROM
-        unnest(%s::type[], …)``, one array per column (psycopg dumps arrays in Python,
-        quoting each text element: 20 % of an append's client time for its totals).
-        ``tail`` may be an ``ON CONFLICT`` clause: rows must then differ in its key.
-        """
-        if not rows:
-            return
-        if self.postgres and len(rows) * len(columns) > _PG_VALUES_PARAMS:
-            as_json = _json_sql(table, columns, tail)
-            if as_json is not None:  # no bytes: one JSON text, 5× cheaper to send than arrays
-                self.write(as_json, [json.dumps(rows, ensure_ascii=False, separators=(",", ":"))])
-                return
-            self.write(
-                _unnest_sql(table, columns, tail), [list(c) for c in zip(*rows, strict=True)]
-            )
-            return
-        if self.postgres:  # a few rows: psycopg dumps plain values faster than arrays
-            params = [value for row in rows for value in row]
-            self.write(_values_sql(table, columns, len(rows), tail), params)
-            return
+        """SQLite: ``INSERT INTO table (columns) VALUES (…), (…), … tail``,
+        :data:`VALUES_ROWS` rows a statement (about half the cost of ``executemany``
+        for the 20-odd rows of an append's totals)."""
         for at in range(0, len(rows), VALUES_ROWS):
             chunk = rows[at : at + VALUES_ROWS]
             params = [value for row in chunk for value in row]
@@ -269,7 +215,7 @@ class RawConnection:
         inserts = [i for i in inserts if i[2]]
         if not self.postgres:
             for table, columns, rows, tail in inserts:
-                self.insert(table, columns, rows, tail)
+                self._insert_sqlite(table, columns, rows, tail)
             for sql, params in updates:
                 self.write(sql, params)
             return

@@ -204,15 +204,13 @@ class LedgerService:
         if verify_ahead and len(items) <= _VERIFY_AHEAD_MAX:
             self._verify_ahead(estate, items)
         if defer_verified_elsewhere:
-            try:
-                with deferred_verification() as deferred:
-                    try:
-                        return self._append(estate, items, salts, deferred)
-                    except LedgerError:
-                        settle_deferred(deferred)  # a forgery before the refused item comes first
-                        raise
-            except DeferredSignatureFailed:
-                pass
+            # A deferred signature that does not verify: append again without deferral.
+            with suppress(DeferredSignatureFailed), deferred_verification() as deferred:
+                try:
+                    return self._append(estate, items, salts, deferred)
+                except LedgerError:
+                    settle_deferred(deferred)  # a forgery before the refused item comes first
+                    raise
         return self._append(estate, items, salts, None)
 
     def _append(
