@@ -46,7 +46,12 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     if os.environ.get("TRUSTLEDGER_JSON_LOGS") == "1":
         logs.configure()
     if service is None:
-        service = LedgerService(settings.db_url(), settings.data_dir, settings.log_origin_host)
+        service = LedgerService(
+            settings.db_url(),
+            settings.data_dir,
+            settings.log_origin_host,
+            blobs=settings.blob_stores(),
+        )
     app = FastAPI(
         title="trustledger",
         version="1.0",

@@ -71,7 +71,9 @@ def service(database_url: str | None, *, migrate: bool = True) -> LedgerService:
     settings = Settings()
     url = database_url or settings.db_url()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    svc = LedgerService(url, settings.data_dir, settings.log_origin_host)
+    svc = LedgerService(
+        url, settings.data_dir, settings.log_origin_host, blobs=settings.blob_stores()
+    )
     if migrate:
         svc.migrate()
     return svc

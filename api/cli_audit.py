@@ -62,7 +62,9 @@ def _open_source(database_url: str | None, url: str | None, bundle: Path | None)
     from audits.db import DatabaseSource
 
     settings = Settings()
-    return DatabaseSource(database_url or settings.db_url(), settings.data_dir)
+    return DatabaseSource(
+        database_url or settings.db_url(), settings.data_dir, blobs=settings.blob_stores()
+    )
 
 
 def _since(path: Path | None, estates: list[str]) -> tuple[str | None, list[str]]:
@@ -191,7 +193,9 @@ def export(
 
     settings = Settings()
     try:
-        source = DatabaseSource(database_url or settings.db_url(), settings.data_dir)
+        source = DatabaseSource(
+            database_url or settings.db_url(), settings.data_dir, blobs=settings.blob_stores()
+        )
         try:
             summary: dict[str, Any] = export_bundle(source, estate, out)
         finally:

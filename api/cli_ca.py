@@ -90,7 +90,10 @@ def _settings(data_dir: Path | None) -> Settings:
 def _estate_name(settings: Settings, estate: str, database_url: str | None) -> str:
     """The estate's name as its genesis records it (raises NotFound for an unknown id)."""
     svc = LedgerService(
-        database_url or settings.db_url(), settings.data_dir, settings.log_origin_host
+        database_url or settings.db_url(),
+        settings.data_dir,
+        settings.log_origin_host,
+        blobs=settings.blob_stores(),
     )
     try:
         with svc.reader(estate) as r:

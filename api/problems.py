@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from ledger.errors import LedgerError
+from ledger.storage.blobs import BlobStoreUnavailable
 
 log = logging.getLogger("trustledger.api")
 PROBLEM_JSON = "application/problem+json"
@@ -69,7 +70,7 @@ _TYPES = [
     ProblemType("voucher-mismatch", 422, "The voucher's bytes do not hash to its name"),
     ProblemType("unsupported-media-type", 415, "Voucher type not allowed"),
     ProblemType("voucher-redacted", 410, "The voucher was withdrawn"),
-    ProblemType("voucher-store-unavailable", 503, "The voucher store cannot take files now"),
+    ProblemType("voucher-store-unavailable", 503, "The voucher store is not available now"),
     ProblemType("payload-too-large", 413, "The request is too large"),
     ProblemType("unauthorized", 401, "An operator token is needed"),
     ProblemType("forbidden", 403, "The token does not allow this"),
@@ -122,7 +123,14 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-ANSWERED = (LedgerError, Problem, RequestValidationError, StarletteHTTPException, OperationalError)
+ANSWERED = (
+    LedgerError,
+    Problem,
+    RequestValidationError,
+    StarletteHTTPException,
+    OperationalError,
+    BlobStoreUnavailable,
+)
 """The failures with a problem type of their own (:func:`response_for`)."""
 
 
@@ -150,6 +158,12 @@ def response_for(exc: Exception) -> JSONResponse | None:
     if isinstance(exc, OperationalError):
         log.warning("database unavailable: %s", str(exc).splitlines()[0])
         return problem("unavailable", "the database is not reachable; try again shortly")
+    if isinstance(exc, BlobStoreUnavailable):
+        log.error("voucher store unavailable: %s", exc)
+        return problem(
+            "voucher-store-unavailable",
+            "the voucher store is not available now; nothing was changed, try again later",
+        )
     return None
 
 

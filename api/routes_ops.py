@@ -18,7 +18,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Database reachable and schema current")
+@router.get("/readyz", summary="Database reachable, schema current, voucher store answering")
 def readyz(request: Request) -> Response:
     svc = request.app.state.service
     try:
@@ -31,6 +31,10 @@ def readyz(request: Request) -> Response:
         return problem(
             "unavailable", "database schema is not at the newest migration; run `trustledger init`"
         )
+    try:
+        svc.blobs.check()
+    except OSError as e:
+        return problem("unavailable", f"voucher store not reachable: {e}")
     return JSONResponse({"status": "ready"})
 
 

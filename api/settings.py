@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledger.storage.blobs import BlobStores, open_stores
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRUSTLEDGER_", extra="ignore")
@@ -18,6 +20,14 @@ class Settings(BaseSettings):
     """Host part of checkpoint origins: ``<host>/estates/<estate>``."""
     public_base_url: str = "http://127.0.0.1:8000"
     """Where residents reach the web pages (used in QR codes and links)."""
+    voucher_store: str = ""
+    """Where voucher bytes live: empty for ``DATA_DIR/vouchers``, a directory, or
+    ``s3://bucket/prefix`` for an S3-compatible store (needs ``trustledger[s3]``;
+    credentials from the usual ``AWS_*`` variables)."""
+    s3_endpoint_url: str | None = None
+    """The S3-compatible service's URL when it is not AWS (MinIO, Ceph, OSS, …)."""
+    s3_region: str | None = None
+    """The bucket's region, when the service needs one."""
     max_body_bytes: int = 1 << 20
     """Largest JSON body of a single post."""
     max_batch_bytes: int = 16 << 20
@@ -42,6 +52,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir.resolve() / 'trustledger.db'}"
+
+    def blob_stores(self) -> BlobStores:
+        return open_stores(
+            self.voucher_store,
+            self.data_dir,
+            endpoint_url=self.s3_endpoint_url,
+            region=self.s3_region,
+        )
 
     def origin(self, estate: str) -> str:
         return f"{self.log_origin_host}/estates/{estate}"

@@ -34,7 +34,7 @@ from audits.sources import (
     node_ranges,
 )
 from ledger.merkle import NodeIndex, prove_consistency
-from ledger.storage.blobs import FilesystemBlobStore
+from ledger.storage.blobs import BlobStores, FilesystemBlobStores
 from ledger.storage.db import make_engine
 from ledger.storage.models import (
     AccountRow,
@@ -84,9 +84,17 @@ class DatabaseSource:
 
     kind = "database"
 
-    def __init__(self, url: str, data_dir: Path, *, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        data_dir: Path,
+        *,
+        engine: Engine | None = None,
+        blobs: BlobStores | None = None,
+    ) -> None:
         self.url = url
         self.data_dir = Path(data_dir)
+        self.blobs = blobs or FilesystemBlobStores(self.data_dir / "vouchers")
         self._own_engine = engine is None
         self._refs: tuple[str, dict[int, frozenset[str]]] | None = None
         self._page: tuple[str, int, int, list[tuple[Any, ...]]] | None = None
@@ -292,7 +300,10 @@ class DatabaseSource:
         )
         if redacted:
             return VoucherLookup("redacted")
-        data = FilesystemBlobStore(self.data_dir / "vouchers" / estate).get(sha256)
+        try:
+            data = self.blobs(estate).get(sha256)
+        except OSError as e:
+            raise SourceError(f"voucher {sha256} of {estate}: {e}") from e
         return VoucherLookup("missing") if data is None else VoucherLookup("present", data)
 
     def statements(self, estate: str) -> list[bytes]:

@@ -14,6 +14,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -24,6 +25,9 @@ from ledger.signing import VERIFIED
 from ledger.storage.db import migrate
 from ledger.storage.service import LedgerService
 from tests.factories import EstateFactory
+
+if TYPE_CHECKING:
+    from ledger.storage.blobs_s3 import S3BlobStores
 
 PG_ENV = "TRUSTLEDGER_TEST_PG_URL"
 
@@ -105,3 +109,45 @@ def crypto_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
     monkeypatch.setattr(signing, "_verifies", counted)
     return calls
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """An S3-compatible server (moto's, over real HTTP on 127.0.0.1) for the whole run.
+
+    boto3 reads the credentials from the environment, as it would in production.
+    """
+    from moto.server import ThreadedMotoServer
+
+    saved = {k: os.environ.get(k) for k in S3_CREDENTIALS}
+    os.environ.update(S3_CREDENTIALS)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "trustledger-test",
+    "AWS_SECRET_ACCESS_KEY": "trustledger-test-secret",
+    "AWS_DEFAULT_REGION": "cn-north-1",
+}
+
+
+@pytest.fixture
+def s3_stores(s3_endpoint: str) -> S3BlobStores:
+    """Voucher stores in a fresh bucket of their own (prefix ``vouchers/``)."""
+    from ledger.storage.blobs_s3 import S3BlobStores
+
+    bucket = f"tl-{uuid.uuid4().hex[:16]}"
+    stores = S3BlobStores(bucket, "vouchers", endpoint_url=s3_endpoint, region="cn-north-1")
+    stores.client.create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "cn-north-1"}
+    )
+    return stores

@@ -7,6 +7,7 @@ repositories below never commit on their own.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -41,7 +42,7 @@ from ledger.storage.appender import (
     public_keys_seen,
     utcnow,
 )
-from ledger.storage.blobs import BlobStore, FilesystemBlobStore
+from ledger.storage.blobs import BlobStore, BlobStores, FilesystemBlobStores
 from ledger.storage.db import (
     SQLITE_IMMEDIATE,
     database_name,
@@ -57,6 +58,8 @@ from ledger.storage.reader import LogReader
 from ledger.storage.view import DbView, EstateState
 from ledger.validate import MemoryState, check_append
 
+log = logging.getLogger("trustledger.ledger")
+
 _VERIFY_AHEAD_MAX = 8
 """Appends of at most this many items verify ahead of the lock (a batch import verifies
 ahead on a pool of threads in the API; see :mod:`api.preverify`)."""
@@ -71,6 +74,7 @@ class LedgerService:
         *,
         engine: Engine | None = None,
         clock: Clock = utcnow,
+        blobs: BlobStores | None = None,
     ) -> None:
         self.url = url
         self.data_dir = Path(data_dir)
@@ -79,12 +83,13 @@ class LedgerService:
         self.sessions = session_factory(self.engine)
         self.log_keys = LogKeyStore(self.data_dir)
         self.voucher_root = self.data_dir / "vouchers"
+        self.blobs: BlobStores = blobs or FilesystemBlobStores(self.voucher_root)
         self.clock = clock
         self.grouper = GroupCommitter(functools.partial(self.append, verify_ahead=False))
 
     def blobs_for(self, estate: str) -> BlobStore:
         """The voucher store of one estate (nothing crosses estates, redaction included)."""
-        return FilesystemBlobStore(self.voucher_root / estate)
+        return self.blobs(estate)
 
     def _check_vouchers(self, estate: str, items: Sequence[SignedPayload]) -> None:
         if not any(item.payload.vouchers for item in items):
@@ -154,11 +159,16 @@ class LedgerService:
         After the commit, never before: a rolled-back redaction must not lose bytes.
         A crash in between leaves bytes that are never served (the redactions table
         answers first) and are deleted when the redaction is retried or the voucher
-        is asked for again.
+        is asked for again; so does a store that cannot delete now (the append has
+        committed: its caller must not be told it failed).
         """
         for item in appended:
             if item is not None and isinstance(item.entry.payload.body, RedactionBody):
-                self.blobs_for(estate).delete(item.entry.payload.body.sha256)
+                sha256 = item.entry.payload.body.sha256
+                try:
+                    self.blobs_for(estate).delete(sha256)
+                except OSError as e:
+                    log.error("redacted voucher %s of %s not deleted yet: %s", sha256, estate, e)
 
     def create_estate(self, genesis: SignedPayload) -> Appended:
         """Create an estate from its signed genesis (the same genesis again: the entry)."""
