@@ -9,9 +9,12 @@ Authorisation is the signatures themselves, as for posting entries.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -19,9 +22,10 @@ from api import schemas
 from api.deps import get_service, json_body
 from api.routes_write import signed_from
 from ledger.canonical import b64encode
+from ledger.errors import InvalidInput
 from ledger.fields import Obj
 from ledger.signing import parse_signatures
-from ledger.storage.proposals import Outcome, ProposalView
+from ledger.storage.proposals import MAX_LIST, Outcome, ProposalView
 from ledger.storage.service import LedgerService
 
 router = APIRouter(prefix="/v1/estates", tags=["writes"])
@@ -110,9 +114,60 @@ async def withdraw(estate: str, proposal_id: str, request: Request, svc: Svc) ->
     return _answer(await run_in_threadpool(svc.withdraw, estate, proposal_id, signature))
 
 
-@router.get("/{estate}/proposals", summary="Proposals, with who signed and who is missing")
-def list_proposals(estate: str, svc: Svc, status: Status | None = None) -> dict[str, Any]:
-    return {"proposals": [proposal_json(v) for v in svc.list_proposals(estate, status)]}
+def encode_proposal_cursor(created_at: str, proposal_id: str) -> str:
+    """The opaque cursor after a proposal: base64url (no padding) of its time and id."""
+    raw = f"{created_at} {proposal_id}".encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_proposal_cursor(cursor: str) -> tuple[str, str]:
+    """Undo :func:`encode_proposal_cursor`, refusing anything it would not have produced."""
+    try:
+        if _CURSOR.fullmatch(cursor):
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
+            created_at, _, proposal_id = raw.partition(" ")  # a payload id may hold spaces
+            if (
+                _CURSOR_TIME.fullmatch(created_at)
+                and 0 < len(proposal_id) <= 36
+                and encode_proposal_cursor(created_at, proposal_id) == cursor
+            ):
+                return created_at, proposal_id
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise InvalidInput("cursor: not a cursor from a previous page", field="cursor")
+
+
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,240}")
+_CURSOR_TIME = re.compile(r"[0-9T:.Z-]{1,32}")
+
+
+@router.get(
+    "/{estate}/proposals",
+    summary="Proposals, oldest first, with who signed and who is missing",
+    responses=RESPONSES,
+)
+def list_proposals(
+    estate: str,
+    svc: Svc,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=240, description="`next_cursor` of the previous page")
+    ] = None,
+) -> dict[str, Any]:
+    """One page of the estate's proposals (keyset pages: pass ``next_cursor`` back as
+    ``cursor`` with the same ``status``; ``null`` on the last page)."""
+    after = None if cursor is None else decode_proposal_cursor(cursor)
+    views = svc.list_proposals(estate, status, after=after, limit=limit + 1)
+    more = len(views) > limit
+    views = views[:limit]
+    last = views[-1].proposal if views else None
+    return {
+        "proposals": [proposal_json(v) for v in views],
+        "next_cursor": (
+            encode_proposal_cursor(last.created_at, last.id) if more and last else None
+        ),
+    }
 
 
 @router.get("/{estate}/proposals/{proposal_id}", summary="One proposal")

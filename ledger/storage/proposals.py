@@ -123,12 +123,28 @@ def get(session: Session, estate: str, proposal_id: str) -> Proposal:
     return _from_row(row)
 
 
-def list_all(session: Session, estate: str, status: str | None = None) -> list[Proposal]:
-    """Up to :data:`MAX_LIST` proposals, oldest first, optionally of one status."""
+def list_all(
+    session: Session,
+    estate: str,
+    status: str | None = None,
+    *,
+    after: tuple[str, str] | None = None,
+    limit: int = MAX_LIST,
+) -> list[Proposal]:
+    """Up to ``limit`` proposals, oldest first, optionally of
+    one status; ``after`` is the ``(created_at, id)`` of the last one of the page before
+    (keyset pages: a proposal made meanwhile never shifts them)."""
     query = select(ProposalRow).where(ProposalRow.estate_id == estate)
     if status is not None:
         query = query.where(ProposalRow.status == status)
-    rows = session.scalars(query.order_by(ProposalRow.created_at, ProposalRow.id).limit(MAX_LIST))
+    if after is not None:
+        created_at, proposal_id = after
+        query = query.where(
+            (ProposalRow.created_at > created_at)
+            | ((ProposalRow.created_at == created_at) & (ProposalRow.id > proposal_id))
+        )
+    order = query.order_by(ProposalRow.created_at, ProposalRow.id)
+    rows = session.scalars(order.limit(limit))
     return [_from_row(r) for r in rows]
 
 

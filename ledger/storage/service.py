@@ -375,14 +375,21 @@ class LedgerService:
             return proposals.withdraw(s, view, proposal_id, signature, self._now())
 
     def list_proposals(
-        self, estate: str, status: str | None = None, proposal_id: str | None = None
+        self,
+        estate: str,
+        status: str | None = None,
+        proposal_id: str | None = None,
+        *,
+        after: tuple[str, str] | None = None,
+        limit: int = proposals.MAX_LIST,
     ) -> list[proposals.ProposalView]:
-        """Proposals with who signed and what is missing; one if ``proposal_id`` is given."""
+        """Proposals with who signed and what is missing, oldest first (a page: see
+        :func:`~ledger.storage.proposals.list_all`); one if ``proposal_id`` is given."""
         with self.reader(estate) as r:
             if proposal_id is not None:
                 found = [proposals.get(r.session, estate, proposal_id)]
             else:
-                found = proposals.list_all(r.session, estate, status)
+                found = proposals.list_all(r.session, estate, status, after=after, limit=limit)
             return [proposals.describe(r.view, p) for p in found]
 
     def estates(self) -> list[EstateRow]:

@@ -8,6 +8,7 @@ co-signers racing append once; one of the proposers can withdraw. Both engines.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
+from api.routes_proposals import decode_proposal_cursor, encode_proposal_cursor
 from ledger.canonical import b64encode
 from ledger.entry import parse_leaf
 from ledger.errors import InvalidSignature, LogStateError
@@ -93,11 +95,80 @@ def test_a_partly_signed_spend_waits(p: Proposals) -> None:
     listed = p.client.get(p.base, params={"status": "pending"}).json()["proposals"]
     assert [x["id"] for x in listed] == [spend.payload.id]
     assert listed[0] == p.get(spend.payload.id).json() == body
-    assert p.client.get(p.base, params={"status": "appended"}).json() == {"proposals": []}
+    assert p.client.get(p.base, params={"status": "appended"}).json() == {
+        "proposals": [],
+        "next_cursor": None,
+    }
     assert p.client.get(p.base, params={"status": "lost"}).status_code == 422
     # Proposing the same thing again stores nothing new.
     again = p.propose(spend)
     assert again.status_code == 200 and again.json() == body
+
+
+def test_proposals_come_in_pages_oldest_first(
+    p: Proposals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = p.f
+    made = []
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    for i in range(7):
+        if i == 3:  # the rest at one instant: the id orders them
+            monkeypatch.setattr(f.service, "clock", lambda: later)
+        spend = f.spend(1_000 + i, f.trustee)
+        assert p.propose(spend).status_code == 201
+        made.append(spend.payload.id)
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"status": "pending", "limit": 3}
+        if cursor is not None:
+            params["cursor"] = cursor
+        r = p.client.get(p.base, params=params)
+        assert r.status_code == 200, r.text
+        pages.append([x["id"] for x in r.json()["proposals"]])
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            break
+        if len(pages) == 1:  # made meanwhile: it comes last, and shifts nothing
+            monkeypatch.setattr(f.service, "clock", lambda: later + dt.timedelta(seconds=1))
+            late = f.spend(9_999, f.trustee)
+            assert p.propose(late).status_code == 201
+            made.append(late.payload.id)
+    assert [len(page) for page in pages] == [3, 3, 2]
+    seen = [x for page in pages for x in page]
+    assert seen == made[:3] + sorted(made[3:7]) + [made[7]]
+    everything = p.client.get(p.base, params={"limit": 500}).json()
+    assert len(everything["proposals"]) == 8 and everything["next_cursor"] is None
+    assert p.client.get(p.base, params={"status": "withdrawn", "limit": 1}).json() == {
+        "proposals": [],
+        "next_cursor": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"cursor": "!!!"},
+        {"cursor": "YWJj"},  # "abc": no time, no id
+        {"cursor": encode_proposal_cursor("2026-11-27T10:00:00.000Z", "xy") + "=="},
+        {"cursor": encode_proposal_cursor("2026-11-27T10:00:00.000Z", "x" * 37)},
+        {"cursor": encode_proposal_cursor("yesterday", "x")},
+        {"cursor": "A" * 241},
+        {"limit": 0},
+        {"limit": 501},
+        {"limit": "ten"},
+    ],
+)
+def test_bad_proposal_pages_are_refused(p: Proposals, params: dict[str, Any]) -> None:
+    field = "cursor" if "cursor" in params else "limit"
+    body = assert_problem(p.client.get(p.base, params=params), 422, "invalid-input")
+    assert field in body["field"]
+
+
+def test_a_proposal_cursor_carries_any_payload_id() -> None:
+    for pid in ("8c1f0e1e-2c1b-4f43-9d55-7a1b5b2a9f10", "报销 第1笔", "a b  c"):
+        cursor = encode_proposal_cursor("2026-11-27T10:00:00.123Z", pid)
+        assert decode_proposal_cursor(cursor) == ("2026-11-27T10:00:00.123Z", pid)
 
 
 def test_co_signing_appends_with_both_signatures(p: Proposals) -> None:
@@ -115,7 +186,7 @@ def test_co_signing_appends_with_both_signatures(p: Proposals) -> None:
     assert entry.payload.raw == spend.payload.raw
     assert {s.key for s in entry.signatures} == {f.trustee.key_id, f.committee.key_id}
     assert p.get(spend.payload.id).json()["status"] == "appended"
-    assert p.client.get(p.base, params={"status": "pending"}).json() == {"proposals": []}
+    assert p.client.get(p.base, params={"status": "pending"}).json()["proposals"] == []
     # Co-signing an appended proposal again changes nothing.
     later = p.cosign(spend.payload.id, sig_json(f.committee2, spend))
     assert later.status_code == 200 and later.json()["seq"] == seq
