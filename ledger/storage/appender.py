@@ -459,6 +459,8 @@ class Appender:
         compact = CompactRange(start, list(head.frontier))
         prev, last_time, trust_balance = head.leaf_hash, head.recorded_at, head.trust_balance
         leaf_hashes: list[bytes] = []  # the tree's new nodes are built once, at the end
+        # One clock reading for the batch: its entries are committed at one instant.
+        now = format_recorded_at(self.clock())
         out: list[Appended] = []
         policy_changed = False
         rows: dict[str, list[dict[str, Any]]] = {}
@@ -473,7 +475,7 @@ class Appender:
             except LedgerError as e:
                 e.data.setdefault("index", i)
                 raise
-            recorded_at = max(format_recorded_at(self.clock()), last_time)
+            recorded_at = max(now, last_time)
             entry = Entry(
                 view.size, prev, recorded_at, item.payload, sort_signatures(item.signatures)
             )
