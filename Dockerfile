@@ -16,7 +16,7 @@ COPY ledger ./ledger
 COPY audits ./audits
 COPY statements ./statements
 COPY api ./api
-RUN pip install --no-cache-dir '.[s3]'
+RUN pip install --no-cache-dir '.[s3,redis]'
 
 RUN useradd --system --uid 10001 --home /data trustledger \
  && mkdir -p /data && chown trustledger /data

@@ -68,9 +68,13 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     POOL.configure(settings.verify_workers)
     app.state.service = service
     app.state.settings = settings
-    app.state.limiter = RateLimiter(settings.write_rate, settings.write_burst)
+    shared = settings.rate_limit_redis_url
+    app.state.limiter = RateLimiter(settings.write_rate, settings.write_burst, redis_url=shared)
     app.state.auth_limiter = FailureLimiter(
-        settings.operator_auth_rate, settings.operator_auth_burst
+        settings.operator_auth_rate,
+        settings.operator_auth_burst,
+        name="operator-auth-failures",
+        redis_url=shared,
     )
     problems.install(app)
     app.add_middleware(

@@ -14,7 +14,6 @@ refills — a correct token included, so guessing cannot go on at full speed.
 from __future__ import annotations
 
 import logging
-import time
 
 from fastapi import Request
 
@@ -30,14 +29,7 @@ class FailureLimiter(RateLimiter):
     """A token bucket that only failures draw from; :meth:`blocked` looks without drawing."""
 
     def blocked(self, client: str) -> bool:
-        if self.rate <= 0:
-            return False
-        with self._lock:
-            state = self._buckets.get(client)
-        if state is None:
-            return False
-        tokens, last = state
-        return min(float(self.burst), tokens + (time.monotonic() - last) * self.rate) < 1
+        return self.buckets is not None and self.buckets.empty(client)
 
     def failed(self, client: str) -> None:
         self.allow(client)

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     """Writes per second allowed per client address (0: no limit)."""
     write_burst: int = 500
     """Writes a client may make at once before the rate applies."""
+    rate_limit_redis_url: str | None = None
+    """Redis shared by the API's replicas for the rate limits (``redis://host:6379/0``);
+    unset: each process keeps its own."""
     operator_auth_rate: float = 5 / 60
     """Failed operator authentications per second allowed per client address (0: no limit)."""
     operator_auth_burst: int = 10

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages trustledger needs; installed with apt-get when run as root.
 set -euo pipefail
-PACKAGES=(python3-venv postgresql-client poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk chromium libnss3-tools zbar-tools fonts-dejavu-core)
+PACKAGES=(python3-venv postgresql-client poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk chromium libnss3-tools zbar-tools fonts-dejavu-core redis-server)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
