@@ -38,7 +38,7 @@ postgres:
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ledger
+	$(BIN)/mypy ledger api statements audits
 
 bench: setup postgres
 	$(BIN)/python -m bench.run

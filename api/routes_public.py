@@ -16,6 +16,7 @@ from api.problems import Problem
 from ledger.canonical import b64encode
 from ledger.entry import parse_leaf
 from ledger.payload import GenesisBody
+from ledger.statement import parse_period
 from ledger.storage import queries
 from ledger.storage.service import LedgerService
 
@@ -253,9 +254,10 @@ def statement(
         found = store.publish(svc, estate, text)
     else:
         with svc.reader(estate) as r:
-            found = store.find(r.session, estate, store.parse_period(text).text, number)
-        if found is None:
+            numbered = store.find(r.session, estate, parse_period(text).text, number)
+        if numbered is None:
             raise Problem("not-found", f"statement {text} number {number} does not exist")
+        found = numbered
     cache = "public, max-age=31536000, immutable" if number else "public, max-age=300"
     if as_pdf:
         settings = request.app.state.settings

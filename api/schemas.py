@@ -40,7 +40,7 @@ PAYLOAD_EXAMPLE: dict[str, Any] = {
     ],
     "memo": "10月电梯维保费",
 }
-SIGNATURES_EXAMPLE = [
+SIGNATURES_EXAMPLE: list[Any] = [
     {"key": "3b1f0c2d4e5a6978", "sig": "base64 Ed25519 signature (64 bytes)"},
     {"key": "a7c9e1f30b2d4c6e", "sig": "base64 Ed25519 signature (64 bytes)"},
 ]
