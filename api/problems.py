@@ -175,13 +175,14 @@ async def _answer(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
+    from api.examples import document_examples
     from api.schemas import document_problems
 
     openapi = app.openapi
 
     def openapi_with_problems() -> dict[str, Any]:
         if not app.openapi_schema:
-            app.openapi_schema = document_problems(openapi())
+            app.openapi_schema = document_examples(document_problems(openapi()))
         return app.openapi_schema
 
     app.openapi = openapi_with_problems  # type: ignore[method-assign]
