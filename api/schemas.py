@@ -190,10 +190,17 @@ def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
     Every 4xx/5xx response is ``application/problem+json`` with the ``Problem`` schema
     (FastAPI's default 422 ``HTTPValidationError`` in ``application/json`` is never
     sent: validation errors go through the problem handler too), and every operation
-    on an estate may answer 404.
+    on an estate may answer 404. Each error response names the problem types of its
+    status, and ``type`` is one of the listed ones.
     """
+    from api.problems import TYPES, type_uri
+
+    by_status: dict[str, list[str]] = {}
+    for t in TYPES.values():
+        by_status.setdefault(str(t.status), []).append(f"`{type_uri(t.code)}` ({t.title})")
     components = doc.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema()
+    components["Problem"]["properties"]["type"]["enum"] = [type_uri(c) for c in TYPES]
     for path, ops in doc.get("paths", {}).items():
         for op in ops.values():
             responses = op.setdefault("responses", {})
@@ -204,6 +211,9 @@ def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
                     if response.get("description") == "Validation Error":
                         response["description"] = "Invalid input"
                     response["content"] = {PROBLEM_JSON: {"schema": dict(_PROBLEM_REF)}}
+                    if code in by_status and "Problem types:" not in response["description"]:
+                        kinds = "; ".join(by_status[code])
+                        response["description"] += f". Problem types: {kinds}"
     text = repr(doc.get("paths"))
     for name in ("HTTPValidationError", "ValidationError"):
         if f"#/components/schemas/{name}'" not in text:

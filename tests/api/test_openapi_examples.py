@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 
 from api.app import create_app
 from api.examples import JSON, TEXT_TYPES, recorded
+from api.problems import TYPES, type_uri
 from api.settings import Settings
 from ledger.canonical import canonical_json
 from ledger.checkpoint import verify_checkpoint
@@ -120,3 +121,18 @@ def test_the_verification_examples_verify_against_each_other() -> None:
     assert page["entries"][0] == item
     params = recorded()["params"]
     assert (params["seq"], params["tree_size"]) == (item["seq"], checkpoint.size)
+
+
+def test_error_answers_name_their_problem_types(doc: dict[str, Any]) -> None:
+    problem = doc["components"]["schemas"]["Problem"]
+    assert problem["properties"]["type"]["enum"] == [type_uri(c) for c in TYPES]
+    post = doc["paths"]["/v1/estates/{estate}/entries"]["post"]["responses"]
+    assert "`/problems/missing-signature`" in post["403"]["description"]
+    assert "`/problems/unbalanced-postings`" in post["422"]["description"]
+    assert "`/problems/not-nfc`" in post["422"]["description"]
+    for name, op in operations(doc):
+        for code, response in op["responses"].items():
+            if code[0] in "45":
+                listed = {t.code for t in TYPES.values() if str(t.status) == code}
+                for kind in listed:
+                    assert f"`{type_uri(kind)}`" in response["description"], (name, code, kind)
