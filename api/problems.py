@@ -154,7 +154,9 @@ def response_for(exc: Exception) -> JSONResponse | None:
         code = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
             exc.status_code, "invalid-input"
         )
-        return problem(code, str(exc.detail), status=exc.status_code)
+        response = problem(code, str(exc.detail), status=exc.status_code)
+        response.headers.update(exc.headers or {})  # a 405's Allow (RFC 9110 §15.5.6)
+        return response
     if isinstance(exc, OperationalError):
         log.warning("database unavailable: %s", str(exc).splitlines()[0])
         return problem("unavailable", "the database is not reachable; try again shortly")
