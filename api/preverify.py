@@ -171,7 +171,11 @@ def _settle(chunk: list[Claim], job: Future[list[bool]]) -> None:
 
 def _wait_started(chunk: list[Claim], job: Future[list[bool]]) -> None:
     """Wait for ``job`` if a worker has started it (at most :data:`WAIT`), and remember
-    its results at once (its done callback may run after this thread wakes)."""
+    its results at once (its done callback may run after this thread wakes). A job no
+    worker has taken yet is withdrawn: the check verifies its claims itself, and no
+    worker spends a core on them as well."""
+    if job.cancel():  # its done callback has settled the chunk: nothing is pending now
+        return
     if job.running():
         wait([job], timeout=WAIT)
     if job.done() and not job.cancelled() and job.exception() is None:

@@ -235,6 +235,33 @@ def test_close_withdraws_what_no_worker_started(estate: EstateFactory) -> None:
     assert len(VERIFIED) == 0
 
 
+def test_the_check_withdraws_a_chunk_no_worker_took_and_verifies_it_itself(
+    estate: EstateFactory, crypto_calls: list[bytes]
+) -> None:
+    """A chunk still queued when the append's check reaches it is cancelled, so that no
+    worker verifies it again after the check did."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    release = threading.Event()
+    with ThreadPoolExecutor(1) as busy_pool:
+        busy = busy_pool.submit(release.wait, 30)
+        try:
+            items = [estate.income(i + 1) for i in range(CHUNK + 5)]
+            ahead = Preverifier(estate_keys(estate.service, estate.id), busy_pool)
+            for item in items:
+                ahead.add(item)
+            ahead.submit()
+            jobs = list(ahead._jobs)
+            appended = estate.service.append(estate.id, items, defer_verified_elsewhere=True)
+            assert len(appended) == CHUNK + 5 and all(a.created for a in appended)
+            assert all(job.cancelled() for job in jobs)
+            assert len(crypto_calls) == CHUNK + 5  # each verified once, here
+            ahead.close()
+        finally:
+            release.set()
+            busy.result(30)
+
+
 def test_without_verifying_processes(make_client: Any, estate: EstateFactory) -> None:
     """``verify_workers=0``: no process is used; the append verifies everything."""
     try:
