@@ -84,6 +84,8 @@ def document_examples(doc: dict[str, Any]) -> dict[str, Any]:
             if "request" in example:
                 op["requestBody"]["content"][JSON]["example"] = example["request"]
             response = op["responses"].setdefault(example["status"], {"description": "OK"})
+            if "note" in example and example["note"] not in response["description"]:
+                response["description"] += " " + example["note"]
             content = response.setdefault("content", {})
             if isinstance(example["response"], str):
                 kind = next((t for t in content if t in TEXT_TYPES), "text/plain")
