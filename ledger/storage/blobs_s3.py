@@ -100,6 +100,16 @@ class S3BlobStores:
         except BotoCoreError as e:  # unreachable endpoint, no credentials, timeouts
             raise BlobStoreUnavailable(f"voucher store {self.describe()}: {e}") from e
 
+    def _read(self, body: Any) -> bytes:
+        """The bytes of a download's stream (which may break after the answer began)."""
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            data: bytes = body.read()
+        except (BotoCoreError, OSError) as e:
+            raise BlobStoreUnavailable(f"voucher store {self.describe()}: {e}") from e
+        return data
+
 
 class S3BlobStore:
     """One estate's vouchers: the objects under ``<prefix><estate>/``."""
@@ -126,7 +136,7 @@ class S3BlobStore:
         answer = self.stores._call("get_object", Bucket=self.stores.bucket, Key=self._key(sha256))
         if answer is None:
             return None
-        data: bytes = answer["Body"].read()
+        data: bytes = self.stores._read(answer["Body"])
         if hashlib.sha256(data).hexdigest() != sha256:
             raise BlobStoreUnavailable(
                 f"voucher store {self.stores.describe()}: the object {self._key(sha256)} "

@@ -174,3 +174,26 @@ def test_settings_choose_the_store_from_the_environment(
     assert stores.describe() == "s3://estate-vouchers/prod/"
     assert stores.client.meta.endpoint_url == "http://minio.internal:9000"
     assert stores.client.meta.region_name == "cn-east-1"
+
+
+def test_a_download_that_breaks_midway_is_unavailable(
+    s3_stores: S3BlobStores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ResponseStreamingError
+
+    s3_stores("estate-a").put(SHA, PDF)
+    real = s3_stores.client.get_object
+
+    def breaking(**kwargs: object) -> dict[str, object]:
+        answer = real(**kwargs)
+
+        class Broken:
+            def read(self) -> bytes:
+                answer["Body"].read(5)
+                raise ResponseStreamingError(error="connection reset")
+
+        return {**answer, "Body": Broken()}
+
+    monkeypatch.setattr(s3_stores.client, "get_object", breaking)
+    with pytest.raises(BlobStoreUnavailable, match="connection reset"):
+        s3_stores("estate-a").get(SHA)
