@@ -8,8 +8,9 @@ gets ``rate`` writes a second in all, not ``rate`` per replica.
 
 Redis keeps each bucket as a hash that expires once it would be full again, updated
 by one Lua script (atomic, timed by the Redis server's clock, so replicas whose
-clocks differ agree). When Redis does not answer, the limiter lets the request
-through and logs it: a rate limit must not take the ledger down with it.
+clocks differ agree), asked from a worker thread. When Redis does not answer, the
+limiter lets requests through for a few seconds without asking again, and logs it: a
+rate limit must not take the ledger down with it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from typing import Any, Protocol
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from api.problems import Problem
 
@@ -93,6 +95,8 @@ class RedisBuckets:
     """Buckets shared by every process that uses the same Redis and ``name``."""
 
     WARN_EVERY = 60.0
+    RETRY_AFTER = 5.0
+    """Seconds without asking Redis after it failed to answer (requests go through)."""
 
     def __init__(self, url: str, name: str, rate: float, burst: int, *, client: Any = None) -> None:
         if client is None:
@@ -104,16 +108,20 @@ class RedisBuckets:
         self.rate, self.burst = rate, burst
         self._script = client.register_script(_SCRIPT)
         self._warned = 0.0
+        self._down_until = 0.0
 
     def _run(self, client: str, take: bool) -> bool:
         from redis.exceptions import RedisError
 
+        if time.monotonic() < self._down_until:  # a Redis that just failed is not waited for
+            return True
         try:
             had = self._script(
                 keys=[self.prefix + client], args=[self.rate, self.burst, 1 if take else 0]
             )
         except RedisError as e:  # fail open: the ledger keeps working without its limits
             now = time.monotonic()
+            self._down_until = now + self.RETRY_AFTER
             if now - self._warned > self.WARN_EVERY:
                 self._warned = now
                 log.error("rate limits off: Redis does not answer (%s)", e)
@@ -149,6 +157,15 @@ class RateLimiter:
     def allow(self, client: str) -> bool:
         return self.buckets is None or self.buckets.take(client)
 
-    def check(self, request: Request) -> None:
-        if not self.allow(client_address(request)):
+    async def check(self, request: Request) -> None:
+        """Refuse the request (429) if its address has no token left. Asking Redis is
+        network I/O: it runs in a worker thread, never on the event loop."""
+        if self.buckets is None:
+            return
+        client = client_address(request)
+        if isinstance(self.buckets, MemoryBuckets):
+            allowed = self.buckets.take(client)
+        else:
+            allowed = await run_in_threadpool(self.buckets.take, client)
+        if not allowed:
             raise Problem("rate-limited", "too many writes from this address; slow down")

@@ -69,7 +69,7 @@ def _answer(out: Outcome, created_status: int = 200) -> Response:
 
 
 async def _body(request: Request) -> Any:
-    request.app.state.limiter.check(request)
+    await request.app.state.limiter.check(request)
     return await json_body(request, request.app.state.settings.max_body_bytes)
 
 

@@ -81,7 +81,7 @@ def _limits(request: Request) -> Any:
 )
 async def post_entry(estate: str, request: Request) -> Response:
     state = request.app.state
-    state.limiter.check(request)
+    await state.limiter.check(request)
     doc = await json_body(request, state.settings.max_body_bytes)
     item = signed_from(doc, "$")
     svc: LedgerService = state.service
@@ -114,7 +114,7 @@ POST_ENTRY = next(r for r in router.routes if isinstance(r, APIRoute) and r.endp
 )
 async def post_batch(estate: str, request: Request) -> Response:
     state = request.app.state
-    state.limiter.check(request)
+    await state.limiter.check(request)
     data = await read_body(request, state.settings.max_batch_bytes)
     results = await run_in_threadpool(import_batch, state.service, estate, data)
     created = any(r.created for r in results)
@@ -174,7 +174,7 @@ def import_batch(svc: LedgerService, estate: str, data: bytes) -> list[Appended]
 async def put_voucher(estate: str, sha256: str, request: Request, svc: Svc) -> Response:
     from api.vouchers import store_voucher
 
-    request.app.state.limiter.check(request)
+    await request.app.state.limiter.check(request)
     data = await read_body(request, _limits(request).max_voucher_bytes)
     if not data:
         raise InvalidInput("the voucher is empty", field="body")

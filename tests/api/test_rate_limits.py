@@ -115,3 +115,18 @@ def test_writes_go_through_when_redis_does_not_answer(
     assert [r.message for r in caplog.records].count(
         next(r.message for r in caplog.records if "Redis does not answer" in r.message)
     ) == 1  # said once, not per request
+
+
+def test_a_redis_that_failed_is_not_asked_again_for_a_while(redis_url: str) -> None:
+    buckets = RedisBuckets(redis_url, "writes", 0.01, 1)
+    calls = []
+
+    def down(**kwargs: object) -> int:
+        calls.append(kwargs)
+        raise redis.exceptions.ConnectionError("connection refused")
+
+    buckets._script = down  # type: ignore[assignment]
+    assert all(buckets.take("10.0.0.1") for _ in range(5))  # fail open
+    assert len(calls) == 1  # the other four did not wait for Redis
+    buckets._down_until = 0.0  # RETRY_AFTER seconds later
+    assert buckets.take("10.0.0.1") and len(calls) == 2
