@@ -9,8 +9,6 @@ Authorisation is the signatures themselves, as for posting entries.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Annotated, Any, Literal
 
@@ -19,10 +17,10 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import schemas
+from api.cursors import decode_text, encode_text, not_a_cursor
 from api.deps import get_service, json_body
 from api.routes_write import signed_from
 from ledger.canonical import b64encode
-from ledger.errors import InvalidInput
 from ledger.fields import Obj
 from ledger.signing import parse_signatures
 from ledger.storage.proposals import MAX_LIST, Outcome, ProposalView
@@ -116,28 +114,17 @@ async def withdraw(estate: str, proposal_id: str, request: Request, svc: Svc) ->
 
 def encode_proposal_cursor(created_at: str, proposal_id: str) -> str:
     """The opaque cursor after a proposal: base64url (no padding) of its time and id."""
-    raw = f"{created_at} {proposal_id}".encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return encode_text(f"{created_at} {proposal_id}")
 
 
 def decode_proposal_cursor(cursor: str) -> tuple[str, str]:
     """Undo :func:`encode_proposal_cursor`, refusing anything it would not have produced."""
-    try:
-        if _CURSOR.fullmatch(cursor):
-            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
-            created_at, _, proposal_id = raw.partition(" ")  # a payload id may hold spaces
-            if (
-                _CURSOR_TIME.fullmatch(created_at)
-                and 0 < len(proposal_id) <= 36
-                and encode_proposal_cursor(created_at, proposal_id) == cursor
-            ):
-                return created_at, proposal_id
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise InvalidInput("cursor: not a cursor from a previous page", field="cursor")
+    created_at, _, proposal_id = decode_text(cursor, 240).partition(" ")  # ids may hold spaces
+    if _CURSOR_TIME.fullmatch(created_at) and 0 < len(proposal_id) <= 36:
+        return created_at, proposal_id
+    raise not_a_cursor()
 
 
-_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,240}")
 _CURSOR_TIME = re.compile(r"[0-9T:.Z-]{1,32}")
 
 

@@ -8,8 +8,6 @@ module reads parameters strictly and shapes JSON.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import re
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from api import schemas_query as sq
 from api.csv_export import csv_text
+from api.cursors import decode_text, encode_text, not_a_cursor
 from api.deps import get_service
 from api.problems import Problem
 from ledger.canonical import b64encode, check_text
@@ -35,7 +34,6 @@ Svc = Annotated[LedgerService, Depends(get_service)]
 CSV_PAGE = 500
 ACCOUNT_PREFIX = re.compile(r"(Assets|Liabilities|Equity|Income|Expenses)(:[A-Z0-9][A-Za-z0-9-]*)*")
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-CURSOR = re.compile(r"[A-Za-z0-9_-]{1,24}")
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -54,19 +52,15 @@ def parse_date(value: str, field: str) -> dt.date:
 
 def encode_cursor(seq: int) -> str:
     """The opaque cursor after ``seq``: base64url (no padding) of its decimal digits."""
-    return base64.urlsafe_b64encode(str(seq).encode("ascii")).rstrip(b"=").decode("ascii")
+    return encode_text(str(seq))
 
 
 def decode_cursor(cursor: str) -> int:
     """Undo :func:`encode_cursor`, refusing anything it would not have produced."""
-    try:
-        if CURSOR.fullmatch(cursor):
-            digits = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-            if digits.isdigit() and encode_cursor(int(digits)) == cursor:
-                return int(digits)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise InvalidInput("cursor: not a cursor from a previous page", field="cursor")
+    digits = decode_text(cursor, 24)
+    if digits.isascii() and digits.isdigit() and encode_cursor(int(digits)) == cursor:
+        return int(digits)
+    raise not_a_cursor()
 
 
 def tx_filter(

@@ -7,7 +7,6 @@ what the client claims, and only PDF, JPEG, PNG and WebP are accepted.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 
 from fastapi.responses import Response
@@ -16,8 +15,6 @@ from api.problems import Problem
 from ledger.storage.service import LedgerService
 
 _HEX = re.compile(r"[0-9a-f]{64}")
-
-log = logging.getLogger("trustledger.vouchers")
 
 
 def sniff(data: bytes) -> str | None:
@@ -45,10 +42,7 @@ def _refuse_redacted(svc: LedgerService, estate: str, sha256: str) -> None:
     with svc.reader(estate) as r:  # the estate must exist
         redaction = svc.redaction(r.session, estate, sha256)
     if redaction is not None:
-        try:  # bytes a crash or an unavailable store left after the commit
-            svc.blobs_for(estate).delete(sha256)
-        except OSError as e:  # never served either way; deleted on a later request
-            log.error("redacted voucher %s of %s not deleted yet: %s", sha256, estate, e)
+        svc.delete_withdrawn(estate, sha256)  # bytes a crash or a store outage left behind
         seq, reason = redaction
         raise Problem(
             "voucher-redacted", f"withdrawn by entry {seq}: {reason}", seq=seq, reason=reason
@@ -71,17 +65,8 @@ def store_voucher(svc: LedgerService, estate: str, sha256: str, data: bytes) -> 
     media_type = sniff(data)
     if media_type is None:
         raise Problem("unsupported-media-type", "vouchers must be PDF, JPEG, PNG or WebP files")
-    store = svc.blobs_for(estate)
-    try:
-        existed = store.exists(sha256)
-        store.put(sha256, data)
-    except OSError as e:  # full, read-only, or not a directory: nothing was stored
-        log.error("voucher store failed for %s: %s", estate, e)
-        raise Problem(
-            "voucher-store-unavailable",
-            "the voucher store cannot take files right now; nothing was stored, try again later",
-        ) from e
-    return not existed, media_type
+    # A store that fails raises BlobStoreUnavailable: 503 voucher-store-unavailable.
+    return svc.blobs_for(estate).put(sha256, data), media_type
 
 
 def get_voucher(svc: LedgerService, estate: str, sha256: str) -> Response:

@@ -43,7 +43,10 @@ def check_blob(sha256: str, data: bytes) -> None:
 
 @runtime_checkable
 class BlobStore(Protocol):
-    def put(self, sha256: str, data: bytes) -> None: ...
+    def put(self, sha256: str, data: bytes) -> bool:
+        """Store ``data`` under its hash; whether it was not there already."""
+        ...
+
     def get(self, sha256: str) -> bytes | None: ...
     def exists(self, sha256: str) -> bool: ...
     def delete(self, sha256: str) -> None:
@@ -111,11 +114,11 @@ class FilesystemBlobStore:
         check_name(sha256)
         return self.root / sha256[:2] / sha256
 
-    def put(self, sha256: str, data: bytes) -> None:
+    def put(self, sha256: str, data: bytes) -> bool:
         path = self._path(sha256)
         check_blob(sha256, data)
         if path.exists():
-            return
+            return False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -132,6 +135,7 @@ class FilesystemBlobStore:
             if isinstance(e, OSError):
                 raise BlobStoreUnavailable(f"voucher store {self.root}: {e}") from e
             raise
+        return True
 
     def get(self, sha256: str) -> bytes | None:
         try:

@@ -122,15 +122,16 @@ class S3BlobStore:
         check_name(sha256)
         return self.key_prefix + sha256
 
-    def put(self, sha256: str, data: bytes) -> None:
+    def put(self, sha256: str, data: bytes) -> bool:
         key = self._key(sha256)
         check_blob(sha256, data)
         if self.exists(sha256):
-            return
+            return False
         md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
         self.stores._call(
             "put_object", Bucket=self.stores.bucket, Key=key, Body=data, ContentMD5=md5
         )
+        return True
 
     def get(self, sha256: str) -> bytes | None:
         answer = self.stores._call("get_object", Bucket=self.stores.bucket, Key=self._key(sha256))

@@ -164,11 +164,16 @@ class LedgerService:
         """
         for item in appended:
             if item is not None and isinstance(item.entry.payload.body, RedactionBody):
-                sha256 = item.entry.payload.body.sha256
-                try:
-                    self.blobs_for(estate).delete(sha256)
-                except OSError as e:
-                    log.error("redacted voucher %s of %s not deleted yet: %s", sha256, estate, e)
+                self.delete_withdrawn(estate, item.entry.payload.body.sha256)
+
+    def delete_withdrawn(self, estate: str, sha256: str) -> None:
+        """Delete the bytes a redaction withdrew, if any are left; a store that cannot
+        delete now is logged (the bytes are never served, and the next request for them
+        tries again)."""
+        try:
+            self.blobs_for(estate).delete(sha256)
+        except OSError as e:
+            log.error("redacted voucher %s of %s not deleted yet: %s", sha256, estate, e)
 
     def create_estate(self, genesis: SignedPayload) -> Appended:
         """Create an estate from its signed genesis (the same genesis again: the entry)."""
