@@ -67,15 +67,34 @@ class Entry:
     def leaf_bytes(self) -> bytes:
         """``canonical_json(self.to_json())``, with the payload's canonical bytes spliced
         in as they are (JCS encodes a member's value on its own; ``payload`` sorts first)."""
+        return b"".join((_PAYLOAD_FIRST, self.payload.canonical(), b",", self._tail()))
+
+    def _tail(self) -> bytes:
+        """The members after ``payload`` and the closing brace: written directly when
+        each value is one JCS writes as it is (an integer seq, a time in the stored
+        format, key ids of ASCII letters and digits; base64 never needs escaping),
+        else through the encoder."""
+        sigs = self.signatures
+        if (
+            type(self.seq) is int
+            and _RECORDED_AT.fullmatch(self.recorded_at)
+            and all(s.key.isascii() and s.key.isalnum() for s in sigs)
+        ):
+            prev = "null" if self.prev is None else f'"{b64encode(self.prev)}"'
+            signatures = ",".join(f'{{"key":"{s.key}","sig":"{b64encode(s.sig)}"}}' for s in sigs)
+            return (
+                f'"prev":{prev},"recorded_at":"{self.recorded_at}","seq":{self.seq},'
+                f'"signatures":[{signatures}]}}'
+            ).encode("utf-8")  # \d of the time's pattern is any Unicode digit
         tail = encode_plain(  # a seq below 2^53, ASCII names, strings checked or ours
             {
                 "seq": self.seq,
                 "prev": None if self.prev is None else b64encode(self.prev),
                 "recorded_at": self.recorded_at,
-                "signatures": [s.to_json() for s in self.signatures],
+                "signatures": [s.to_json() for s in sigs],
             }
         )
-        return b"".join((_PAYLOAD_FIRST, self.payload.canonical(), b",", memoryview(tail)[1:]))
+        return tail[1:]
 
     def leaf_hash(self) -> bytes:
         return hash_leaf(self.leaf_bytes())

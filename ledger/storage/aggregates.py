@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,34 @@ def prefixes(account: str) -> list[str]:
     return [":".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+@functools.lru_cache(maxsize=4096)
+def _account(account: str) -> tuple[str | None, tuple[Key, ...]]:
+    """The type of ``account`` (its root's, None if the root is not a type) and the
+    ``("account", prefix)`` keys it counts under: an estate has a few dozen accounts and
+    a batch names them thousands of times."""
+    kind = ACCOUNT_ROOTS.get(account.split(":", 1)[0])
+    return kind, tuple(("account", name) for name in prefixes(account))
+
+
+def _amounts(category: str, postings: Iterable[tuple[str, int]]) -> tuple[int, int, dict[Key, int]]:
+    """``(income, spending, amounts)`` of one entry: ``amounts`` has every key the entry
+    counts under, with the sum of its postings to exactly that account (0 for the
+    ``all`` and ``category`` keys and for prefixes that are not posted to)."""
+    income = spending = 0
+    amounts: dict[Key, int] = {("all", ""): 0, ("category", category): 0}
+    for account, amount in postings:
+        kind, keys = _account(account)
+        if kind == "income":
+            income -= amount
+        elif kind == "expense":
+            spending += amount
+        for key in keys:
+            if key not in amounts:
+                amounts[key] = 0
+        amounts[keys[-1]] += amount
+    return income, spending, amounts
+
+
 def entry_rows(
     category: str, trust_delta: int, postings: Iterable[tuple[str, int]]
 ) -> dict[Key, Figures]:
@@ -71,24 +100,8 @@ def entry_rows(
     An account's type is its root's (``Income`` → income, ``Expenses`` → expense),
     as the payload rules require of every account opened.
     """
-    lines = list(postings)
-    income = spending = 0
-    for account, amount in lines:
-        kind = ACCOUNT_ROOTS.get(account.split(":", 1)[0])
-        if kind == "income":
-            income -= amount
-        elif kind == "expense":
-            spending += amount
-    out: dict[Key, Figures] = {
-        ("all", ""): [1, trust_delta, income, spending, 0],
-        ("category", category): [1, trust_delta, income, spending, 0],
-    }
-    for account, amount in lines:
-        for name in prefixes(account):
-            if ("account", name) not in out:
-                out["account", name] = [1, trust_delta, income, spending, 0]
-        out["account", account][4] += amount
-    return out
+    income, spending, amounts = _amounts(category, postings)
+    return {key: [1, trust_delta, income, spending, a] for key, a in amounts.items()}
 
 
 def periods_of(date: str) -> tuple[tuple[str, str], ...]:
@@ -105,14 +118,20 @@ class Accumulator:
     def add(
         self, date: str, category: str, trust_delta: int, postings: Iterable[tuple[str, int]]
     ) -> None:
+        """Add one entry: :func:`entry_rows`, summed into this entry's month."""
         month = date[:7]
-        for (dim, name), figures in entry_rows(category, trust_delta, postings).items():
-            row = self.months.get((dim, name, month))
+        income, spending, amounts = _amounts(category, postings)
+        months = self.months
+        for (dim, name), amount in amounts.items():
+            row = months.get((dim, name, month))
             if row is None:
-                self.months[dim, name, month] = figures
+                months[dim, name, month] = [1, trust_delta, income, spending, amount]
             else:
-                for i, x in enumerate(figures):
-                    row[i] += x
+                row[0] += 1
+                row[1] += trust_delta
+                row[2] += income
+                row[3] += spending
+                row[4] += amount
 
     def rows(self) -> dict[RowKey, Figures]:
         """Every row this accumulator adds to, with the figures it adds."""

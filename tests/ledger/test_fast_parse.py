@@ -25,9 +25,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ledger.entry
 import ledger.payload
+import ledger.signing
 from ledger.canonical import (
     _INERT,
     b64decode,
@@ -393,6 +396,41 @@ def test_leaf_bytes_splice_is_the_canonical_encoding() -> None:
             assert fresh.leaf_bytes() == canonical_json(fresh.to_json()), v
             seen += 1
     assert seen > len(ENTRIES)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    seq=st.integers(0, 2**53 - 1),
+    prev=st.none() | st.binary(min_size=32, max_size=32),
+    recorded_at=st.sampled_from(
+        [
+            "2026-11-03T08:15:02.123Z",
+            "2026-11-03 08:15:02",
+            "\uff12\uff10\uff12\uff16-11-03T08:15:02.123Z",
+        ]
+    )
+    | st.text(),
+    keys=st.lists(
+        st.sampled_from(["0123456789abcdef", "ABCDEFGHijklmnop"])
+        | st.text(min_size=16, max_size=16)
+        | st.text(alphabet='"\\\u00e9\u4e00\x01a', min_size=16, max_size=16),
+        max_size=3,
+    ),
+)
+def test_leaf_bytes_written_directly_are_the_canonical_encoding(
+    seq: int, prev: bytes | None, recorded_at: str, keys: list[str]
+) -> None:
+    """The members after ``payload`` are written without the encoder when their values
+    need no escaping (``Entry._tail``); for any values — key ids and times with quotes,
+    backslashes, controls or text beyond ASCII included — the leaf is still JCS."""
+    entry = ledger.entry.Entry(
+        seq,
+        prev,
+        recorded_at,
+        parse_payload(PAYLOADS[1]),
+        tuple(ledger.signing.Signature(k, bytes([i]) * 64) for i, k in enumerate(keys)),
+    )
+    assert entry.leaf_bytes() == canonical_json(entry.to_json())
 
 
 def _strict_signatures(value: Any, path: str = "signatures") -> tuple[Any, ...]:
