@@ -6,13 +6,16 @@ PG_URL ?= postgresql+psycopg://postgres:postgres@127.0.0.1:5432/trustledger_test
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup system-deps run demo serve test test-fast postgres lint bench bench-quick reliability clean vendor-js
+.PHONY: setup system-deps test-deps run demo serve test test-fast postgres lint bench bench-quick reliability clean vendor-js
 
 ## setup: system packages (apt, when root) and the virtualenv with the project
 setup: system-deps $(VENV)/.installed
 
 system-deps:
 	@scripts/system-deps.sh
+
+test-deps:
+	@scripts/system-deps.sh --test
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +32,7 @@ demo: setup
 	$(BIN)/trustledger demo
 
 ## test: the whole suite on SQLite and PostgreSQL (started here when it is not running)
-test: setup postgres
+test: setup test-deps postgres
 	TRUSTLEDGER_TEST_PG_URL=$(PG_URL) TRUSTLEDGER_REQUIRE_PG=1 $(BIN)/pytest -q
 
 postgres:

@@ -85,7 +85,7 @@ class Entry:
             return (
                 f'"prev":{prev},"recorded_at":"{self.recorded_at}","seq":{self.seq},'
                 f'"signatures":[{signatures}]}}'
-            ).encode("utf-8")  # \d of the time's pattern is any Unicode digit
+            ).encode()  # UTF-8: \d of the time's pattern is any Unicode digit
         tail = encode_plain(  # a seq below 2^53, ASCII names, strings checked or ours
             {
                 "seq": self.seq,

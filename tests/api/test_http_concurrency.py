@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -29,18 +28,13 @@ from ledger.checkpoint import verify_checkpoint
 from ledger.storage.service import LedgerService
 from ledger.storage.verify import verify_estate
 from tests.factories import EstateFactory
+from tests.live import free_port
 
 THREADS = 8
 PER_THREAD = 25
 SHARED = 4  # payloads every thread posts
 STARTUP_TIMEOUT = 30.0
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,12 +26,7 @@ from ledger.storage.service import LedgerService
 from tests.audits.conftest import pairs, populate, run_cli
 from tests.audits.tampering import insider, leaf_of, sql
 from tests.factories import EstateFactory
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.live import free_port
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 ``site`` (package) seeds three months of the demo estate 示范花园小区 on SQLite in a
 temporary directory, adds a small estate whose memos, counterparties, account and
 voucher names are HTML/JS payloads (``xss-estate``), and serves the app with
-uvicorn on a free localhost port in a background thread. ``browser`` is Debian's
+uvicorn on a free localhost port in a background thread (:mod:`tests.live`). ``browser`` is Debian's
 Chromium driven by Playwright; ``phone`` is a fresh 360×740 page that records
 console errors and every request, and fails the test on an unexpected console error.
 
@@ -17,16 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from api.app import create_app
@@ -39,6 +35,7 @@ from ledger.storage.keyfiles import load_author_key
 from ledger.storage.models import EntryFactRow, HouseholdSaltRow
 from ledger.storage.service import LedgerService
 from tests.factories import EstateFactory
+from tests.live import served
 
 CHROMIUM = Path("/usr/bin/chromium")
 PHONE = {"width": 360, "height": 740}
@@ -75,12 +72,6 @@ class Site:
     def root(self, size: int) -> bytes:
         with self.service.reader(self.estate) as r:
             return r.root(size)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _receipt(svc: LedgerService, estate: str) -> tuple[str, int]:
@@ -148,11 +139,6 @@ def _pending_spend(svc: LedgerService, data: Path) -> None:
     svc.propose(DEMO_ESTATE, sign(raw, [demo_key(data, "trustee")]))
 
 
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # a background thread cannot take signals
-        pass
-
-
 @pytest.fixture(scope="package")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data = tmp_path_factory.mktemp("pages")
@@ -162,19 +148,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     code, seq = _receipt(svc, DEMO_ESTATE)
     _pending_spend(svc, data)
     xss_seq = _xss_estate(svc)
-    port = _free_port()
     app = create_app(Settings(data_dir=data, write_rate=0), svc)
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield Site(f"http://127.0.0.1:{port}", svc, DEMO_ESTATE, code, seq, xss_seq, data)
-    server.should_exit = True
-    thread.join(10)
+    with served(app) as base:
+        yield Site(base, svc, DEMO_ESTATE, code, seq, xss_seq, data)
     svc.engine.dispose()
 
 
