@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 
 from ledger.errors import InvalidInput
@@ -26,11 +27,9 @@ def encode_text(text: str) -> str:
 
 def decode_text(cursor: str, max_len: int) -> str:
     """The text behind ``cursor`` (at most ``max_len`` characters of cursor)."""
-    try:
+    with contextlib.suppress(binascii.Error, UnicodeDecodeError, ValueError):
         if len(cursor) <= max_len and _CURSOR.fullmatch(cursor):
             text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
             if encode_text(text) == cursor:
                 return text
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise not_a_cursor()
+    raise not_a_cursor()  # malformed, or not in encode_text's spelling
